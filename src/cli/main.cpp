@@ -1,1 +1,149 @@
-int main() { return 0; }
+// collapse: the command line. The only file that sees argv and includes program_options.
+//
+//   collapse run EXPERIMENT.toml [-o OUT.h5] [--threads N] [--set key=value]... [--quiet]
+//   collapse validate EXPERIMENT.toml [--set key=value]...
+//   collapse info RESULTS.h5
+
+#include <cstdio>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "io/result_info.hpp"
+#include "sweep/experiment.hpp"
+#include "sweep/scheduler.hpp"
+
+namespace po = boost::program_options;
+using namespace collapse;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: collapse <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run EXPERIMENT.toml      run every (grid point, replicate) of an experiment, write HDF5\n"
+    "  validate EXPERIMENT.toml check every key, expand the grid, print the run table; run nothing\n"
+    "  info RESULTS.h5          summarise a results file: runs, swept parameters, metrics, statuses\n"
+    "\n"
+    "Run `collapse <command> --help` for the options of a command.\n";
+
+std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) {
+    if (i) s += ' ';
+    s += argv[i];
+  }
+  return s;
+}
+
+int cmd_run(const std::vector<std::string>& args, const std::string& cmdline) {
+  po::options_description opts("collapse run EXPERIMENT.toml [options]");
+  std::string experiment, out;
+  int threads = 0;
+  std::vector<std::string> sets;
+  opts.add_options()("help,h", "show this help")(
+      "output,o", po::value(&out), "results file (default: results/<experiment.name>.h5)")(
+      "threads,j", po::value(&threads)->default_value(0), "worker threads (0 = all cores)")(
+      "set", po::value(&sets)->composing(), "override a key: --set loop.anchoring=mix (repeatable)")(
+      "quiet,q", "no progress output");
+  po::options_description hidden;
+  hidden.add_options()("experiment", po::value(&experiment));
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("experiment", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help") || experiment.empty()) {
+    std::cout << opts << "\n";
+    return experiment.empty() && !vm.count("help") ? 2 : 0;
+  }
+  if (threads < 0) throw std::invalid_argument("--threads = " + std::to_string(threads) + ", but must be ≥ 0");
+  const auto exp = sweep::load_experiment(experiment, sets);
+  if (out.empty()) out = "results/" + exp.name + ".h5";
+  const bool quiet = vm.count("quiet") > 0;
+  if (!quiet)
+    std::fprintf(stderr, "[collapse] %s: %zu runs (%zu grid points x %llu replicates) -> %s\n", exp.name.c_str(),
+                 exp.runs.size(), exp.runs.size() / exp.replicates, static_cast<unsigned long long>(exp.replicates),
+                 out.c_str());
+  const auto summary = sweep::run_sweep(exp, out, {threads, quiet, cmdline});
+  if (!quiet)
+    std::fprintf(stderr, "[collapse] %zu done, %zu failed in %.2f s; results in %s\n", summary.done, summary.failed,
+                 summary.wall_seconds, out.c_str());
+  return summary.failed ? 1 : 0;
+}
+
+int cmd_validate(const std::vector<std::string>& args) {
+  po::options_description opts("collapse validate EXPERIMENT.toml [options]");
+  std::string experiment;
+  std::vector<std::string> sets;
+  opts.add_options()("help,h", "show this help")("set", po::value(&sets)->composing(), "override a key (repeatable)");
+  po::options_description hidden;
+  hidden.add_options()("experiment", po::value(&experiment));
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("experiment", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help") || experiment.empty()) {
+    std::cout << opts << "\n";
+    return experiment.empty() && !vm.count("help") ? 2 : 0;
+  }
+  const auto exp = sweep::load_experiment(experiment, sets);
+  std::printf("%s: valid. experiment \"%s\", seed %llu, %zu runs\n", experiment.c_str(), exp.name.c_str(),
+              static_cast<unsigned long long>(exp.seed), exp.runs.size());
+  std::printf("%-6s %-4s %-18s", "run", "rep", "run_key");
+  for (const auto& p : exp.params) std::printf(" %s", p.name.c_str());
+  std::printf("\n");
+  for (const auto& r : exp.runs) {
+    std::printf("%-6llu %-4llu %016llx  ", static_cast<unsigned long long>(r.run_index),
+                static_cast<unsigned long long>(r.replicate), static_cast<unsigned long long>(r.run_key));
+    for (const auto& p : exp.params)
+      std::visit([](const auto& v) { std::cout << ' ' << v; }, r.params.at(p.name));
+    std::cout << '\n';
+  }
+  return 0;
+}
+
+int cmd_info(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << "collapse info RESULTS.h5\n";
+    return args.empty() ? 2 : 0;
+  }
+  std::cout << io::describe(io::read_results(args[0]));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (cmd == "run") return cmd_run(args, command_line(argc, argv));
+    if (cmd == "validate") return cmd_validate(args);
+    if (cmd == "info") return cmd_info(args);
+    std::fprintf(stderr, "collapse: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "collapse %s: error: %s\n", cmd.c_str(), e.what());
+    return 2;
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "collapse %s: error: %s\n", cmd.c_str(), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "collapse %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  }
+}

@@ -30,3 +30,21 @@ Rng stream_rng(std::uint64_t seed, std::int64_t generation, Stream stream) noexc
 
 }  // namespace collapse
 
+
+#include <boost/random/uniform_int_distribution.hpp>
+#include <numeric>
+#include <utility>
+
+namespace collapse {
+std::vector<std::size_t> sample_without_replacement(std::size_t n, std::size_t k, Rng& rng) {
+  std::vector<std::size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  if (k > n) k = n;
+  for (std::size_t i = 0; i < k; ++i) {
+    boost::random::uniform_int_distribution<std::size_t> pick(i, n - 1);
+    std::swap(idx[i], idx[pick(rng)]);
+  }
+  idx.resize(k);
+  return idx;
+}
+}  // namespace collapse

@@ -43,3 +43,11 @@ std::uint64_t run_seed(std::uint64_t master_seed, std::uint64_t run_key, std::ui
 Rng stream_rng(std::uint64_t run_seed, std::int64_t generation, Stream stream) noexcept;
 
 }  // namespace collapse
+
+#include <vector>
+namespace collapse {
+/// The first k entries of a uniformly random permutation of 0..n-1 (partial Fisher–Yates with
+/// boost::random::uniform_int_distribution), i.e. k indices drawn uniformly without replacement, in
+/// random order. k ≤ n. Cost: O(n) memory and time.
+std::vector<std::size_t> sample_without_replacement(std::size_t n, std::size_t k, Rng& rng);
+}  // namespace collapse

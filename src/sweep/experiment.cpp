@@ -1,1 +1,285 @@
-// (implementation pending)
+#include "sweep/experiment.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+
+#include <toml++/toml.h>
+
+#include "core/check.hpp"
+#include "core/rng.hpp"
+#include "metrics/registry.hpp"
+#include "sources/continuous_truth.hpp"
+#include "sources/text_corpus.hpp"
+#include "sweep/run_config.hpp"
+
+namespace collapse::sweep {
+
+namespace {
+
+std::string to_toml(const toml::table& t) {
+  std::ostringstream ss;
+  ss << toml::toml_formatter(t, toml::format_flags::none);
+  return ss.str();
+}
+
+/// Splits "a.b.c" at dots.
+std::vector<std::string> split_key(const std::string& key) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : key) {
+    if (c == '.') {
+      parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  parts.push_back(cur);
+  return parts;
+}
+
+/// Sets `key` (dotted "section.key") in `root` to a copy of `value`, creating the section if needed.
+void set_dotted(toml::table& root, const std::string& key, const toml::node& value) {
+  const auto parts = split_key(key);
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty())
+    throw std::invalid_argument("\"" + key + "\" is not a key of the form section.key (e.g. loop.anchoring)");
+  toml::table* sec = root[parts[0]].as_table();
+  if (!sec) {
+    if (root.contains(parts[0]))
+      throw std::invalid_argument(parts[0] + " is not a section, so " + key + " cannot be set");
+    root.insert(parts[0], toml::table{});
+    sec = root[parts[0]].as_table();
+  }
+  value.visit([&](const auto& v) { sec->insert_or_assign(parts[1], v); });
+}
+
+io::ParamType column_type(const std::vector<const toml::node*>& values) {
+  bool all_int = true, all_num = true, all_bool = true;
+  for (const auto* v : values) {
+    all_int = all_int && v->is_integer();
+    all_num = all_num && (v->is_integer() || v->is_floating_point());
+    all_bool = all_bool && v->is_boolean();
+  }
+  if (all_int) return io::ParamType::int64;
+  if (all_num) return io::ParamType::float64;
+  if (all_bool) return io::ParamType::boolean;
+  return io::ParamType::string;
+}
+
+ParamValue param_value(const toml::node& v, io::ParamType type) {
+  switch (type) {
+    case io::ParamType::int64: return v.as_integer()->get();
+    case io::ParamType::float64:
+      return v.is_integer() ? static_cast<double>(v.as_integer()->get()) : v.as_floating_point()->get();
+    case io::ParamType::boolean: return v.as_boolean()->get();
+    case io::ParamType::string: return v.is_string() ? v.as_string()->get() : describe_value(v);
+  }
+  return std::string();
+}
+
+/// Loads each distinct truth once; keyed by its canonical text and the experiment seed.
+class TruthCache {
+ public:
+  TruthHandle get(const RunConfig& c, const toml::table& run_table, std::uint64_t master_seed) {
+    std::string key = to_toml(*run_table["truth"].as_table());
+    const bool table_truth = std::holds_alternative<CsvTruthConfig>(c.truth);
+    // Quantiles/held-out depend on metrics.tail_probability, the split/held-out draw on the seed.
+    key += "|q=" + format_number(c.metrics.tail_probability) + "|seed=" + std::to_string(master_seed);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    const std::uint64_t seed = splitmix64(master_seed ^ fnv1a64(key));
+    TruthHandle h;
+    if (const auto* g = std::get_if<GaussianTruthConfig>(&c.truth)) {
+      h = make_gaussian_truth(g->weights, g->means, g->covariances, g->heldout_samples, c.metrics.tail_probability, seed);
+    } else if (table_truth) {
+      const auto& t = std::get<CsvTruthConfig>(c.truth);
+      h = make_table_truth("csv " + t.path, read_csv(t.path, t.columns), t.heldout_fraction,
+                           c.metrics.tail_probability, seed);
+    } else {
+      const auto& t = std::get<TextTruthConfig>(c.truth);
+      h = make_text_truth(t.train, t.heldout);
+    }
+    cache_.emplace(key, h);
+    return h;
+  }
+
+ private:
+  std::map<std::string, TruthHandle> cache_;
+};
+
+Experiment load_impl(const std::string& path, const std::vector<std::string>& overrides) {
+  Experiment e;
+  e.path = path;
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::invalid_argument("cannot open experiment file (does it exist?)");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    e.text = ss.str();
+  }
+  toml::table root;
+  try {
+    root = toml::parse(e.text, path);
+  } catch (const toml::parse_error& err) {
+    throw std::invalid_argument("line " + std::to_string(err.source().begin.line) + ", column " +
+                                std::to_string(err.source().begin.column) + ": " + std::string(err.description()));
+  }
+
+  // The sweep axes, in file order.
+  struct Axis {
+    std::string key;
+    std::vector<const toml::node*> values;
+    std::size_t line;
+  };
+  std::vector<Axis> axes;
+  toml::table sweep_table;
+  if (const toml::node* s = root.get("sweep")) {
+    if (!s->is_table()) throw std::invalid_argument("sweep must be a section [sweep] of \"section.key\" = [values]");
+    sweep_table = *s->as_table();
+    root.erase("sweep");
+  }
+
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw std::invalid_argument("--set " + o + ": expected section.key=value");
+    const std::string key = o.substr(0, eq), text = o.substr(eq + 1);
+    toml::table parsed;
+    try {
+      parsed = toml::parse("v = " + text);
+    } catch (const toml::parse_error&) {
+      parsed.insert("v", text);  // a bare word is a string
+    }
+    set_dotted(root, key, *parsed.get("v"));
+    sweep_table.erase(key);  // an override of a swept key replaces the axis
+    const auto parts = split_key(key);
+    if (parts.size() == 2)
+      if (toml::table* sec = sweep_table[parts[0]].as_table()) sec->erase(parts[1]);
+  }
+
+  // Axes: quoted keys ("loop.anchoring" = [...]) or nested tables (loop.anchoring = [...]) alike.
+  std::function<void(const toml::table&, const std::string&)> collect = [&](const toml::table& t, const std::string& prefix) {
+    for (auto&& [k, v] : t) {
+      const std::string key = prefix + std::string(k.str());
+      if (const toml::table* sub = v.as_table()) {
+        collect(*sub, key + ".");
+        continue;
+      }
+      const toml::array* a = v.as_array();
+      if (!a) throw std::invalid_argument("sweep.\"" + key + "\" = " + describe_value(v) + " must be an array of values");
+      if (a->empty()) throw std::invalid_argument("sweep.\"" + key + "\" is an empty list, but a sweep axis needs ≥ 1 value");
+      if (std::find(known_keys().begin(), known_keys().end(), key) == known_keys().end()) {
+        const std::string hint = did_you_mean(key, known_keys());
+        throw std::invalid_argument("sweep.\"" + key + "\": unknown key" + (hint.empty() ? "" : "; did you mean " + hint + "?"));
+      }
+      Axis axis{key, {}, v.source().begin.line};
+      for (const auto& x : *a) axis.values.push_back(&x);
+      axes.push_back(std::move(axis));
+    }
+  };
+  collect(sweep_table, "");
+  std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.line < b.line; });
+  for (const auto& a : axes) e.params.push_back({a.key, column_type(a.values)});
+
+  // Parse the base once for the experiment-level keys (also validates everything not swept).
+  std::size_t combos = 1;
+  for (const auto& a : axes) combos *= a.values.size();
+  const std::string base_dir = std::filesystem::path(path).parent_path().string();
+
+  TruthCache truths;
+  std::vector<std::size_t> pos(axes.size(), 0);
+  for (std::size_t c = 0; c < combos; ++c) {
+    toml::table run = root;
+    std::map<std::string, ParamValue> params;
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+      set_dotted(run, axes[i].key, *axes[i].values[pos[i]]);
+      params[axes[i].key] = param_value(*axes[i].values[pos[i]], e.params[i].type);
+    }
+    RunConfig config;
+    try {
+      config = parse_run_config(run, base_dir);
+    } catch (const std::invalid_argument& err) {
+      std::string where;
+      for (const auto& [k, v] : params) {
+        where += where.empty() ? " (in the run with " : ", ";
+        where += k + " = " + std::visit([](const auto& x) {
+          std::ostringstream ss;
+          ss << x;
+          return ss.str();
+        }, v);
+      }
+      throw std::invalid_argument(std::string(err.what()) + (where.empty() ? "" : where + ")"));
+    }
+    if (c == 0) {
+      e.name = config.name;
+      e.seed = config.master_seed;
+      e.replicates = static_cast<std::uint64_t>(run["experiment"]["replicates"].value_or<std::int64_t>(1));
+    }
+    const TruthHandle truth = truths.get(config, run, config.master_seed);
+    // run_key: canonical text of everything but [experiment] (name, generations, replicates, seed).
+    toml::table keyed = run;
+    keyed.erase("experiment");
+    const std::uint64_t run_key = fnv1a64(to_toml(keyed));
+    const std::string text = to_toml(run);
+    for (std::uint64_t r = 0; r < e.replicates; ++r) {
+      RunSpec spec;
+      spec.run_index = c * e.replicates + r;
+      spec.replicate = r;
+      spec.run_key = run_key;
+      spec.seed = run_seed(config.master_seed, run_key, r);
+      spec.config_toml = text;
+      spec.params = params;
+      spec.config = config;
+      spec.truth = truth;
+      e.runs.push_back(std::move(spec));
+    }
+    // Odometer over the axes, the last axis fastest.
+    for (std::size_t i = axes.size(); i-- > 0;) {
+      if (++pos[i] < axes[i].values.size()) break;
+      pos[i] = 0;
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  try {
+    return load_impl(path, overrides);
+  } catch (const std::invalid_argument& err) {
+    throw std::invalid_argument(path + ": " + err.what());
+  }
+}
+
+io::ResultLayout Experiment::layout() const {
+  io::ResultLayout l;
+  l.params = params;
+  bool gmm = false, ngram = false;
+  std::uint64_t K = 0, d = 0;
+  for (const auto& r : runs) {
+    l.generations = std::max<std::uint64_t>(l.generations, static_cast<std::uint64_t>(r.config.loop.generations) + 1);
+    if (const auto* o = std::get_if<GmmOptions>(&r.config.model)) {
+      gmm = true;
+      K = std::max<std::uint64_t>(K, static_cast<std::uint64_t>(o->components));
+      d = std::max<std::uint64_t>(d, static_cast<std::uint64_t>(
+                                         std::get<std::shared_ptr<const ContinuousTruth>>(r.truth)->dim()));
+    } else {
+      ngram = true;
+    }
+  }
+  auto add = [&](metrics::Family f) {
+    for (const auto& m : metrics::metric_infos(f))
+      if (std::none_of(l.metrics.begin(), l.metrics.end(), [&](const MetricInfo& x) { return x.name == m.name; }))
+        l.metrics.push_back(m);
+    for (auto& t : metrics::trajectory_infos(f, K, d)) l.trajectories.push_back(t);
+  };
+  if (gmm) add(metrics::Family::gaussian_mixture);
+  if (ngram) add(metrics::Family::ngram);
+  return l;
+}
+
+}  // namespace collapse::sweep
