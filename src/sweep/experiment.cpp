@@ -136,9 +136,9 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
   };
   std::vector<Axis> axes;
   toml::table sweep_table;
-  if (const toml::node* s = root.get("sweep")) {
+  if (toml::node* s = root.get("sweep")) {
     if (!s->is_table()) throw std::invalid_argument("sweep must be a section [sweep] of \"section.key\" = [values]");
-    sweep_table = *s->as_table();
+    sweep_table = std::move(*root.get("sweep")->as_table());  // a move keeps source positions; a copy would not
     root.erase("sweep");
   }
 

@@ -1,0 +1,215 @@
+// The generation loop held to exact theory, provenance invariants and reproducibility.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "loop/run.hpp"
+#include "metrics/ngram_metrics.hpp"
+
+using namespace collapse;
+
+namespace {
+
+struct MeanSe {
+  double mean = 0, se = 0;
+};
+MeanSe mean_se(const std::vector<double>& x) {
+  const double n = static_cast<double>(x.size());
+  const double m = std::accumulate(x.begin(), x.end(), 0.0) / n;
+  double ss = 0;
+  for (double v : x) ss += (v - m) * (v - m);
+  return {m, std::sqrt(ss / (n - 1) / n)};
+}
+
+/// A 1-D Gaussian truth N(0, sigma2).
+std::shared_ptr<const ContinuousTruth> gaussian_truth(double sigma2) {
+  return make_gaussian_truth(Eigen::VectorXd::Ones(1), Eigen::MatrixXd::Zero(1, 1), {Eigen::MatrixXd::Constant(1, 1, sigma2)},
+                             1000, 0.005, 11);
+}
+
+RunConfig gmm_config(std::size_t n, int generations, double reg_covar) {
+  RunConfig c;
+  GmmOptions o;
+  o.components = 1;
+  o.reg_covar = reg_covar;
+  c.model = o;
+  c.truth = GaussianTruthConfig{};
+  c.loop.generations = generations;
+  c.loop.samples_per_generation = n;
+  return c;
+}
+
+/// A text truth whose sentences are single tokens with the given type counts (ids = ranks).
+std::shared_ptr<const TextTruth> unigram_truth(const std::vector<std::uint64_t>& counts) {
+  auto t = std::make_shared<TextTruth>();
+  std::unordered_map<std::string, std::uint64_t> words;
+  for (std::size_t i = 0; i < counts.size(); ++i) words["w" + std::to_string(i)] = counts[i];
+  t->vocabulary = Vocabulary::from_counts(words);
+  const double total = std::accumulate(counts.begin(), counts.end(), 0.0);
+  t->unigram.assign(counts.size(), 0);
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    const TokenId id = t->vocabulary.id("w" + std::to_string(i));
+    t->unigram[id] = static_cast<double>(counts[i]) / total;
+    for (std::uint64_t k = 0; k < counts[i]; ++k) t->train.add_sentence(std::vector<TokenId>{id});
+  }
+  t->heldout = t->train;
+  t->description = "unigram test truth";
+  return t;
+}
+
+RunIdentity identity(std::uint64_t replicate) { return {replicate, 0x1234, replicate, run_seed(99, 0x1234, replicate)}; }
+
+}  // namespace
+
+TEST_SUITE("loop/run") {
+  TEST_CASE("unigram refit: E[Gini-Simpson_g] follows the exact Wright-Fisher decay") {
+    // Generation 0 trains on n tokens drawn WITHOUT replacement from a finite corpus of N tokens
+    // (hypergeometric counts): E[GS_0] = GS(p) (1 - (N - n) / (n (N - 1))). Every later generation
+    // trains on n iid tokens of the previous model (multinomial): a factor (1 - 1/n) per generation.
+    // So E[GS_g] = GS(p) (1 - (N - n)/(n (N - 1))) (1 - 1/n)^g.
+    // Tolerance: 4 standard errors of the mean over R replicates (two-sided false-alarm rate 6.3e-5
+    // per generation, < 5e-4 over the 7 checks).
+    const std::vector<std::uint64_t> counts = {80, 60, 30, 20, 10};
+    const auto truth = unigram_truth(counts);
+    const double N = 200, n = 20;
+    const double gs = metrics::gini_simpson(truth->unigram);
+    RunConfig c;
+    c.model = NgramOptions{1, Smoothing::mle, 0.0};
+    c.truth = TextTruthConfig{};
+    c.loop.generations = 6;
+    c.loop.samples_per_generation = 20;
+    c.metrics.sample_size = 20;
+    const int R = 3000;
+    std::vector<std::vector<double>> per_gen(7);
+    for (int r = 0; r < R; ++r) {
+      const RunResult res = run_generations(c, truth, identity(static_cast<std::uint64_t>(r)));
+      REQUIRE(res.status == RunStatus::done);
+      for (int g = 0; g <= 6; ++g) per_gen[static_cast<std::size_t>(g)].push_back(res.metrics.at("gini_simpson")[static_cast<std::size_t>(g)]);
+    }
+    for (int g = 0; g <= 6; ++g) {
+      const double expected = gs * (1 - (N - n) / (n * (N - 1))) * std::pow(1 - 1 / n, g);
+      const MeanSe m = mean_se(per_gen[static_cast<std::size_t>(g)]);
+      INFO("generation " << g << ": mean " << m.mean << " ± " << m.se << ", theory " << expected);
+      CHECK(std::abs(m.mean - expected) < 4 * m.se);
+    }
+  }
+
+  TEST_CASE("single Gaussian refit by MLE: E[sigma2_g] = ((n-1)/n)^(g+1) sigma2 and E[mu_g^2] grows as theory") {
+    // Shumailov et al. 2024 §4 / Suresh et al. 2025: with the MLE variance, E[sigma2_g] =
+    // ((n-1)/n)^(g+1) sigma2; the mean performs a random walk with E[mu_g^2] =
+    // (sigma2/n)(1 + sum_{k=1}^{g} ((n-1)/n)^k) (sample mean and variance are independent).
+    // reg_covar = 0 so the estimator is the plain MLE. 4 SE tolerance as above.
+    const double sigma2 = 4, n = 10;
+    const auto truth = gaussian_truth(sigma2);
+    const RunConfig c = gmm_config(10, 8, 0.0);
+    const int R = 4000;
+    std::vector<std::vector<double>> var(9), mu2(9);
+    for (int r = 0; r < R; ++r) {
+      const RunResult res = run_generations(c, truth, identity(static_cast<std::uint64_t>(r)));
+      REQUIRE(res.status == RunStatus::done);
+      const auto& means = res.trajectories.at("gmm_means").values;  // (G+1) x K x d = 9 x 1 x 1
+      for (std::size_t g = 0; g <= 8; ++g) {
+        var[g].push_back(res.metrics.at("total_variance")[g]);
+        mu2[g].push_back(means[g] * means[g]);
+      }
+    }
+    const double a = (n - 1) / n;
+    double mu_sum = 1;
+    for (int g = 0; g <= 8; ++g) {
+      if (g > 0) mu_sum += std::pow(a, g);
+      const MeanSe v = mean_se(var[static_cast<std::size_t>(g)]);
+      const MeanSe m = mean_se(mu2[static_cast<std::size_t>(g)]);
+      const double ev = std::pow(a, g + 1) * sigma2, em = sigma2 / n * mu_sum;
+      INFO("generation " << g << ": var " << v.mean << " ± " << v.se << " (theory " << ev << "), mu^2 " << m.mean << " ± "
+                         << m.se << " (theory " << em << ")");
+      CHECK(std::abs(v.mean - ev) < 4 * v.se);
+      CHECK(std::abs(m.mean - em) < 4 * m.se);
+    }
+  }
+
+  TEST_CASE("provenance: real_fraction and synthetic_age under replace and mix") {
+    const auto truth = gaussian_truth(1);
+    RunConfig c = gmm_config(400, 4, 1e-6);
+    SUBCASE("replace") {
+      const RunResult r = run_generations(c, truth, identity(0));
+      CHECK(r.metrics.at("real_fraction")[0] == 1.0);
+      CHECK(std::isnan(r.metrics.at("synthetic_age")[0]));
+      for (std::size_t g = 1; g <= 4; ++g) {
+        CHECK(r.metrics.at("real_fraction")[g] == 0.0);
+        CHECK(r.metrics.at("synthetic_age")[g] == 1.0);
+      }
+    }
+    SUBCASE("mix 25 %") {
+      c.loop.anchoring = Mix{0.25, true};
+      const RunResult r = run_generations(c, truth, identity(0));
+      for (std::size_t g = 1; g <= 4; ++g) {
+        CHECK(r.metrics.at("real_fraction")[g] == 0.25);
+        CHECK(r.metrics.at("synthetic_age")[g] == 1.0);
+      }
+    }
+  }
+
+  TEST_CASE("mix: a fixed real set is reused, a fresh one is redrawn") {
+    // With real_fraction = 1 every training set is all real: `fixed` refits the same data (the model
+    // never changes), `fresh` draws new data each generation.
+    const auto truth = gaussian_truth(1);
+    RunConfig c = gmm_config(50, 3, 1e-6);
+    c.loop.anchoring = Mix{1.0, false};
+    const RunResult fixed = run_generations(c, truth, identity(0));
+    for (std::size_t g = 1; g <= 3; ++g) CHECK(fixed.metrics.at("total_variance")[g] == fixed.metrics.at("total_variance")[0]);
+    c.loop.anchoring = Mix{1.0, true};
+    const RunResult fresh = run_generations(c, truth, identity(0));
+    CHECK(fresh.metrics.at("total_variance")[1] != fresh.metrics.at("total_variance")[0]);
+  }
+
+  TEST_CASE("reproducibility: the same identity gives the same bits; another replicate differs") {
+    const auto truth = unigram_truth({50, 30, 20, 10, 5, 5});
+    RunConfig c;
+    c.model = NgramOptions{2, Smoothing::mle, 0.0};
+    c.truth = TextTruthConfig{};
+    c.loop.generations = 5;
+    c.loop.samples_per_generation = 60;
+    const RunResult a = run_generations(c, truth, identity(3));
+    const RunResult b = run_generations(c, truth, identity(3));
+    const RunResult other = run_generations(c, truth, identity(4));
+    bool any_differs = false;
+    for (const auto& [name, values] : a.metrics) {
+      const auto& bv = b.metrics.at(name);
+      for (std::size_t g = 0; g < values.size(); ++g) {
+        CHECK((std::isnan(values[g]) ? std::isnan(bv[g]) : values[g] == bv[g]));
+        const double o = other.metrics.at(name)[g];
+        if (!(std::isnan(values[g]) && std::isnan(o)) && values[g] != o) any_differs = true;
+      }
+    }
+    CHECK(any_differs);
+  }
+
+  TEST_CASE("a run that cannot proceed is reported as failed, never thrown") {
+    RunConfig c = gmm_config(10, 2, 1e-6);
+    const auto text = unigram_truth({3, 2});
+    RunResult r;
+    CHECK_NOTHROW(r = run_generations(c, text, identity(0)));  // wrong truth type for the model
+    CHECK(r.status == RunStatus::failed);
+    CHECK(!r.error.empty());
+    REQUIRE(!r.events.empty());
+    CHECK(r.events.back().kind == "run_failed");
+  }
+
+  TEST_CASE("collapse is recorded, not fatal: an n-gram model keeps running when its vocabulary shrinks") {
+    // A tiny corpus refit on 5 tokens per generation loses types quickly; the run must finish with
+    // support_size non-increasing under replace with MLE (a type lost is never regained).
+    const auto truth = unigram_truth({4, 3, 2, 1, 1, 1});
+    RunConfig c;
+    c.model = NgramOptions{1, Smoothing::mle, 0.0};
+    c.truth = TextTruthConfig{};
+    c.loop.generations = 30;
+    c.loop.samples_per_generation = 5;
+    const RunResult r = run_generations(c, truth, identity(1));
+    REQUIRE(r.status == RunStatus::done);
+    const auto& s = r.metrics.at("support_size");
+    for (std::size_t g = 1; g < s.size(); ++g) CHECK(s[g] <= s[g - 1]);
+    CHECK(s.back() >= 1);
+    CHECK(r.metrics.at("missing_mass").back() >= r.metrics.at("missing_mass").front());
+  }
+}

@@ -1,0 +1,211 @@
+// Experiment files: grid expansion, run keys and seeds, and the bad-input messages.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "sweep/experiment.hpp"
+
+using namespace collapse;
+namespace fs = std::filesystem;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("collapse-sweep-test-" + std::to_string(::getpid()))) {
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path_ / name) << text;
+    return (path_ / name).string();
+  }
+
+ private:
+  fs::path path_;
+};
+
+const char* kGaussian = R"(
+[experiment]
+name = "t"
+generations = 3
+replicates = 2
+seed = 5
+
+[truth]
+kind = "gaussian_mixture"
+weights = [1.0]
+means = [[0.0]]
+covariances = [[[1.0]]]
+
+[model]
+kind = "gaussian_mixture"
+components = 1
+
+[loop]
+samples_per_generation = 50
+anchoring = "replace"
+real_fraction = 0.1
+)";
+
+std::string error_of(const std::string& path, const std::vector<std::string>& sets = {}) {
+  try {
+    sweep::load_experiment(path, sets);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_SUITE("sweep/experiment") {
+  TEST_CASE("grid x replicates: sizes, order, parameter columns") {
+    TempDir d;
+    const auto p = d.write("e.toml", std::string(kGaussian) + R"(
+[sweep]
+"loop.samples_per_generation" = [10, 20, 30]
+loop.anchoring = ["replace", "mix"]
+)");
+    const auto e = sweep::load_experiment(p);
+    REQUIRE(e.runs.size() == 12);
+    REQUIRE(e.params.size() == 2);
+    CHECK(e.params[0].name == "loop.samples_per_generation");  // file order
+    CHECK(e.params[0].type == io::ParamType::int64);
+    CHECK(e.params[1].name == "loop.anchoring");
+    CHECK(e.params[1].type == io::ParamType::string);
+    // run_index = combination · replicates + replicate; the last axis varies fastest.
+    for (std::size_t i = 0; i < e.runs.size(); ++i) {
+      CHECK(e.runs[i].run_index == i);
+      CHECK(e.runs[i].replicate == i % 2);
+    }
+    CHECK(std::get<std::int64_t>(e.runs[0].params.at("loop.samples_per_generation")) == 10);
+    CHECK(std::get<std::string>(e.runs[2].params.at("loop.anchoring")) == "mix");
+    CHECK(e.runs[2].config.loop.samples_per_generation == 10);
+    CHECK(std::holds_alternative<Mix>(e.runs[2].config.loop.anchoring));
+    CHECK(e.runs[11].config.loop.samples_per_generation == 30);
+    std::set<std::uint64_t> seeds;
+    for (const auto& r : e.runs) seeds.insert(r.seed);
+    CHECK(seeds.size() == 12);
+    // Both replicates of one grid point share the key but not the seed.
+    CHECK(e.runs[0].run_key == e.runs[1].run_key);
+    CHECK(e.runs[0].run_key != e.runs[2].run_key);
+    const auto layout = e.layout();
+    CHECK(layout.generations == 4);
+    CHECK(layout.trajectories.size() == 4);
+  }
+
+  TEST_CASE("run keys and seeds do not depend on other grid values or on [experiment]") {
+    TempDir d;
+    const auto a = sweep::load_experiment(d.write("a.toml", std::string(kGaussian) + "[sweep]\n\"loop.samples_per_generation\" = [10, 20]\n"));
+    const auto b = sweep::load_experiment(d.write("b.toml", std::string(kGaussian) + "[sweep]\n\"loop.samples_per_generation\" = [5, 10, 20]\n"));
+    // a: 10 → runs 0,1; 20 → runs 2,3. b: 10 → runs 2,3; 20 → runs 4,5.
+    CHECK(a.runs[0].run_key == b.runs[2].run_key);
+    CHECK(a.runs[1].seed == b.runs[3].seed);
+    CHECK(a.runs[3].seed == b.runs[5].seed);
+    const auto c = sweep::load_experiment(d.write("c.toml", std::string(kGaussian)), {"experiment.generations=9"});
+    const auto base = sweep::load_experiment(d.write("base.toml", std::string(kGaussian)));
+    CHECK(c.runs[0].run_key == base.runs[0].run_key);
+    CHECK(c.runs[0].config.loop.generations == 9);
+    const auto other_seed = sweep::load_experiment(d.write("s.toml", std::string(kGaussian)), {"experiment.seed=6"});
+    CHECK(other_seed.runs[0].seed != base.runs[0].seed);
+  }
+
+  TEST_CASE("--set overrides a key, replaces a sweep axis, and takes bare words as strings") {
+    TempDir d;
+    const auto p = d.write("e.toml", std::string(kGaussian) + "[sweep]\n\"loop.anchoring\" = [\"replace\", \"mix\"]\n");
+    const auto e = sweep::load_experiment(p, {"loop.anchoring=mix", "loop.real_fraction=0.5"});
+    REQUIRE(e.runs.size() == 2);
+    CHECK(e.params.empty());
+    const auto* mix = std::get_if<Mix>(&e.runs[0].config.loop.anchoring);
+    REQUIRE(mix != nullptr);
+    CHECK(mix->real_fraction == 0.5);
+  }
+
+  TEST_CASE("bad input: one clear message naming the file, the key, the value and what is allowed") {
+    TempDir d;
+    auto with = [&](const std::string& name, const std::string& from, const std::string& to) {
+      std::string text = kGaussian;
+      const auto at = text.find(from);
+      REQUIRE(at != std::string::npos);
+      text.replace(at, from.size(), to);
+      return d.write(name, text);
+    };
+    SUBCASE("out of range") {
+      const auto p = with("r.toml", "real_fraction = 0.1", "real_fraction = 1.5");
+      const auto msg = error_of(p);
+      CHECK(contains(msg, p + ": "));
+      CHECK(contains(msg, "loop.real_fraction = 1.5, but must be in [0, 1]"));
+    }
+    SUBCASE("unknown key with a hint") {
+      const auto msg = error_of(with("u.toml", "anchoring = \"replace\"", "anchorng = \"replace\""));
+      CHECK(contains(msg, "unknown key loop.anchorng"));
+      CHECK(contains(msg, "did you mean loop.anchoring?"));
+    }
+    SUBCASE("unknown section") {
+      CHECK(contains(error_of(d.write("s.toml", std::string(kGaussian) + "[loops]\nx = 1\n")), "unknown section [loops]; did you mean [loop]?"));
+    }
+    SUBCASE("wrong type") {
+      const auto msg = error_of(with("t.toml", "samples_per_generation = 50", "samples_per_generation = \"many\""));
+      CHECK(contains(msg, "loop.samples_per_generation = \"many\" is a string, but must be an integer"));
+    }
+    SUBCASE("unknown kind lists the allowed ones") {
+      const auto msg = error_of(with("k.toml", "anchoring = \"replace\"", "anchoring = \"keep\""));
+      CHECK(contains(msg, "loop.anchoring = \"keep\", but must be one of: replace | mix"));
+    }
+    SUBCASE("empty sweep axis") {
+      CHECK(contains(error_of(d.write("e.toml", std::string(kGaussian) + "[sweep]\n\"loop.samples_per_generation\" = []\n")),
+                     "is an empty list"));
+    }
+    SUBCASE("a swept value out of range names the run") {
+      const auto msg = error_of(d.write("w.toml", std::string(kGaussian) + "[sweep]\n\"loop.real_fraction\" = [0.5, 2.0]\n"));
+      CHECK(contains(msg, "loop.real_fraction = 2, but must be in [0, 1]"));
+      CHECK(contains(msg, "(in the run with loop.real_fraction = 2)"));
+    }
+    SUBCASE("missing data file") {
+      const auto p = d.write("m.toml", R"(
+[experiment]
+generations = 1
+[truth]
+kind = "text_corpus"
+train = "nowhere/train.txt"
+heldout = "nowhere/heldout.txt"
+[model]
+kind = "ngram"
+[loop]
+samples_per_generation = 10
+)");
+      const auto msg = error_of(p);
+      CHECK(contains(msg, "truth.train = \""));
+      CHECK(contains(msg, "nowhere/train.txt\": cannot open file"));
+    }
+    SUBCASE("empty corpus") {
+      d.write("empty.txt", "\n  \n");
+      const auto p = d.write("c.toml", R"(
+[experiment]
+generations = 1
+[truth]
+kind = "text_corpus"
+train = "empty.txt"
+heldout = "empty.txt"
+[model]
+kind = "ngram"
+[loop]
+samples_per_generation = 10
+)");
+      CHECK(contains(error_of(p), "the corpus is empty"));
+    }
+    SUBCASE("model and truth of different families") {
+      const auto msg = error_of(with("f.toml", "kind = \"gaussian_mixture\"\ncomponents", "kind = \"ngram\"\norder"));
+      CHECK(contains(msg, "model.kind = \"ngram\" cannot be trained on truth.kind"));
+    }
+    SUBCASE("TOML syntax error gives the line") {
+      CHECK(contains(error_of(d.write("x.toml", "[experiment]\ngenerations = = 3\n")), "line 2"));
+    }
+    SUBCASE("missing experiment file") { CHECK(contains(error_of((fs::temp_directory_path() / "nope.toml").string()), "cannot open")); }
+  }
+}
