@@ -9,6 +9,14 @@
 
 namespace collapse {
 
+namespace {
+/// q must be in (0, 0.5), so that the q- and (1 − q)-quantiles exist and are ordered.
+void check_tail_probability(double q) {
+  if (!(q > 0 && q < 0.5))
+    throw std::invalid_argument("metrics.tail_probability = " + format_number(q) + ", but must be in (0, 0.5)");
+}
+}  // namespace
+
 Eigen::MatrixXd ContinuousTruth::draw(std::size_t n, Rng& rng) const {
   if (analytic) return analytic->sample(n, SamplingControls{}, rng);
   const auto available = static_cast<std::size_t>(train.rows());
@@ -23,6 +31,7 @@ Eigen::MatrixXd ContinuousTruth::draw(std::size_t n, Rng& rng) const {
 
 double empirical_quantile(std::vector<double> x, double p) {
   if (x.empty()) throw std::invalid_argument("empirical_quantile: no data");
+  check_in_range("empirical_quantile: p", p, 0, 1);  // outside [0, 1] the order-statistic index is out of bounds
   std::sort(x.begin(), x.end());
   const double h = p * static_cast<double>(x.size() - 1);
   const auto lo = static_cast<std::size_t>(std::floor(h));
@@ -35,8 +44,17 @@ std::shared_ptr<const ContinuousTruth> make_gaussian_truth(const Eigen::VectorXd
                                                            std::size_t heldout_samples, double tail_probability,
                                                            std::uint64_t seed) {
   check_at_least("truth.heldout_samples", static_cast<double>(heldout_samples), 1);
+  check_tail_probability(tail_probability);
   auto t = std::make_shared<ContinuousTruth>();
-  t->analytic = GaussianMixture::from_parameters(weights, means, covariances);
+  try {
+    t->analytic = GaussianMixture::from_parameters(weights, means, covariances);
+  } catch (const std::invalid_argument& e) {
+    // Name the experiment keys: "gaussian mixture: covariances[1] is not positive definite" →
+    // "truth.covariances[1] is not positive definite".
+    const std::string msg = e.what();
+    const std::string prefix = "gaussian mixture: ";
+    throw std::invalid_argument(msg.starts_with(prefix) ? "truth." + msg.substr(prefix.size()) : "truth: " + msg);
+  }
   const int d = t->analytic->dim();
   t->description = "gaussian_mixture K=" + std::to_string(t->analytic->components()) + " d=" + std::to_string(d);
   t->tail_probability = tail_probability;
@@ -55,6 +73,7 @@ std::shared_ptr<const ContinuousTruth> make_table_truth(const std::string& descr
                                                         double heldout_fraction, double tail_probability,
                                                         std::uint64_t seed) {
   check_in_range("truth.heldout_fraction", heldout_fraction, 0, 0.9);
+  check_tail_probability(tail_probability);
   auto t = std::make_shared<ContinuousTruth>();
   t->description = description;
   t->tail_probability = tail_probability;

@@ -34,7 +34,8 @@ struct ContinuousTruth {
 
 /// Analytic truth. @param heldout_samples rows drawn once (seeded by `seed`) as the held-out set; ≥ 1.
 /// @param tail_probability q in (0, 0.5). @throws std::invalid_argument on invalid parameters
-/// (messages name truth.weights / truth.means / truth.covariances).
+/// (messages name truth.weights / truth.means / truth.covariances / truth.heldout_samples /
+/// metrics.tail_probability, e.g. "truth.covariances[1] is not positive definite").
 std::shared_ptr<const ContinuousTruth> make_gaussian_truth(const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
                                                            const std::vector<Eigen::MatrixXd>& covariances,
                                                            std::size_t heldout_samples, double tail_probability,
@@ -46,15 +47,18 @@ std::shared_ptr<const ContinuousTruth> make_gaussian_truth(const Eigen::VectorXd
 ///         an unknown column (listing the available ones) or a non-numeric cell.
 Eigen::MatrixXd read_csv(const std::string& path, const std::vector<std::string>& columns);
 
-/// A real table as a truth: rows split once into train / held-out by a permutation seeded by `seed`
-/// (heldout_fraction in [0, 1); 0 means the held-out set is the whole table, i.e. in-sample).
+/// A real table as a truth: rows split once into train / held-out by a permutation seeded by `seed`:
+/// floor(heldout_fraction · n) rows held out (heldout_fraction in [0, 0.9], as truth.heldout_fraction;
+/// when that is 0 the held-out set is the whole table, i.e. in-sample).
 /// Quantiles are empirical over all rows (linear interpolation between order statistics, numpy's default).
+/// @param tail_probability q in (0, 0.5).
+/// @throws std::invalid_argument naming truth.heldout_fraction or metrics.tail_probability.
 std::shared_ptr<const ContinuousTruth> make_table_truth(const std::string& description, const Eigen::MatrixXd& rows,
                                                         double heldout_fraction, double tail_probability,
                                                         std::uint64_t seed);
 
 /// Empirical quantile of `x` (linear interpolation between order statistics, numpy "linear").
-/// @param p in [0, 1]. @throws std::invalid_argument if x is empty.
+/// @param p in [0, 1]. @throws std::invalid_argument if x is empty or p ∉ [0, 1].
 double empirical_quantile(std::vector<double> x, double p);
 
 }  // namespace collapse

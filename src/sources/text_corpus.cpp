@@ -16,7 +16,7 @@ Corpus TextTruth::draw(std::size_t n_tokens, Rng& rng) const {
                                 std::to_string(train.num_tokens()) +
                                 " tokens; real sentences are drawn without replacement, so it must be ≤ " +
                                 std::to_string(train.num_tokens()));
-  // Shuffle sentence order lazily: partial Fisher–Yates until the budget is reached.
+  // A uniformly random order of all sentences (full Fisher–Yates, O(S)); take them until the budget is reached.
   const std::size_t s = train.num_sentences();
   std::vector<std::size_t> order = sample_without_replacement(s, s, rng);
   std::size_t tokens = 0, k = 0;
