@@ -1,6 +1,10 @@
 #pragma once
 // Gaussian mixture model fitted by EM, with scikit-learn-compatible options so that published settings
-// can be written down 1:1 (sklearn.mixture.GaussianMixture, v1.3 semantics).
+// can be written down 1:1 (sklearn.mixture.GaussianMixture, v1.3 semantics, n_init = 1).
+//
+// Sources: Bishop 2006, Pattern Recognition and Machine Learning, §9.2.2 (EM for Gaussian mixtures);
+// Arthur & Vassilvitskii 2007, "k-means++: the advantages of careful seeding"; scikit-learn user guide
+// §2.1.1 and sklearn/mixture/_gaussian_mixture.py (v1.3) for reg_covar, tol and the loop order.
 
 #include <string>
 #include <vector>
@@ -13,78 +17,160 @@
 
 namespace collapse {
 
-enum class CovarianceType { full, diagonal, spherical };
+/// Shape of every component covariance (sklearn `covariance_type`). Whatever the type,
+/// GaussianMixture::covariances() returns full d × d matrices.
+enum class CovarianceType {
+  full,       ///< any SPD matrix: d(d+1)/2 parameters per component
+  diagonal,   ///< diag(σ²_1 … σ²_d) (sklearn "diag")
+  spherical,  ///< σ² I; σ² is the mean of the diagonal variances (sklearn "spherical")
+};
+
+/// How EM is started. All draws come from the `Rng` passed to fit().
 enum class GmmInit {
   kmeans,     ///< k-means++ seeding, then Lloyd iterations to convergence; hard labels start EM (sklearn default "kmeans")
-  kmeans_pp,  ///< k-means++ seeding only; hard labels to the nearest seed start EM (sklearn "k-means++")
+  kmeans_pp,  ///< k-means++ seeding only; hard labels to the nearest seed start EM (sklearn's "k-means++"
+              ///< gives each seed point alone a label; labelling every point is more robust)
   random,     ///< random responsibilities, rows of a uniform matrix normalised (sklearn "random")
 };
 
 struct GmmOptions {
   int components = 1;                             ///< K ≥ 1
   CovarianceType covariance = CovarianceType::full;
-  double tol = 1e-3;        ///< stop when |Δ mean log-likelihood per sample| < tol (nats); > 0
+  double tol = 1e-3;        ///< stop when |Δ mean log-likelihood per sample| < tol (nats/sample); > 0
   int max_iter = 100;       ///< ≥ 1 EM iterations
-  double reg_covar = 1e-6;  ///< ≥ 0, added to the diagonal of every covariance (the variance floor)
+  double reg_covar = 1e-6;  ///< ≥ 0, added to the diagonal of every covariance after each M-step (the variance floor)
   GmmInit init = GmmInit::kmeans;
-  /// Ceres-style validation. @return false and a message naming the field if invalid.
+  /// Ceres-style validation; messages use the config keys "model.components", "model.tol",
+  /// "model.max_iter", "model.reg_covar", e.g. "model.tol = 0, but must be > 0".
+  /// @param error  receives the message if invalid; may be null.
+  /// @return false and a message naming the field if invalid.
   bool IsValid(std::string* error) const;
 };
 
-/// A mixture Σ_k w_k N(μ_k, Σ_k) over R^d.
+namespace detail {
+
+/// Parameters in the form the E-step consumes (precomputed once per M-step, not per sample).
+struct GmmParams {
+  Eigen::VectorXd weights;          ///< K, on the simplex
+  Eigen::MatrixXd means;            ///< K × d
+  bool diagonal = false;            ///< every Σ_k is diagonal (diagonal/spherical fits, or d = 1): use inv_sd
+  Eigen::MatrixXd inv_sd;           ///< K × d, 1/√Σ_kjj; used when diagonal
+  std::vector<Eigen::MatrixXd> precision_cholesky;  ///< K of d × d upper triangular P_k = L_k^{-T}; when !diagonal
+  Eigen::VectorXd log_det_precision;  ///< K: log det P_k = −½ log det Σ_k
+};
+
+/// Scratch space of GaussianMixture::fit: sized once per fit (no-op when n, d, K repeat, as in the
+/// generation loop) so that the EM loop allocates nothing. Copying or assigning a model does not
+/// copy its scratch space.
+struct GmmWorkspace {
+  Eigen::MatrixXd resp;        ///< n × K: k-means distances, then weighted log-probabilities, then responsibilities
+  Eigen::MatrixXd centred;     ///< n × d: X − μ_k
+  Eigen::MatrixXd scratch;     ///< n × d: (X − μ_k) P_k in the E-step, r_k ⊙ (X − μ_k) in the M-step
+  Eigen::VectorXd row_max;     ///< n: max_k of the weighted log-probabilities
+  Eigen::VectorXd norm;        ///< n: Σ_k exp(lp_ik − max_k lp_ik), then its inverse
+  Eigen::VectorXd counts;      ///< K: N_k = Σ_i r_ik
+  Eigen::MatrixXd sums;        ///< K × d: Σ_i r_ik x_i
+  Eigen::MatrixXd variances;   ///< K × d: diagonal variances (diagonal fits)
+  std::vector<Eigen::MatrixXd> covariances;  ///< K of d × d (full fits)
+  std::vector<Eigen::MatrixXd> cholesky;     ///< K of d × d lower L_k (full fits)
+  GmmParams params;            ///< the parameters being fitted
+
+  GmmWorkspace() = default;
+  GmmWorkspace(const GmmWorkspace&) {}
+  GmmWorkspace& operator=(const GmmWorkspace&) { return *this; }
+  GmmWorkspace(GmmWorkspace&&) = default;
+  GmmWorkspace& operator=(GmmWorkspace&&) = default;
+};
+
+}  // namespace detail
+
+/// A mixture Σ_k w_k N(μ_k, Σ_k) over R^d. Data are n × d matrices, one sample per row.
+/// All log-densities are natural logarithms (nats).
 class GaussianMixture {
  public:
+  /// @throws std::invalid_argument if !options.IsValid (message names the config key).
   explicit GaussianMixture(GmmOptions options = {});
 
-  /// A mixture with given parameters (e.g. an analytic truth).
-  /// @param weights  K, non-negative, summing to 1 (±1e-9; renormalised).
-  /// @param means    K × d.
-  /// @param covariances  K matrices d × d, symmetric positive definite.
-  /// @throws std::invalid_argument on shape mismatch, negative weights, or a non-SPD covariance.
+  /// A mixture with given parameters (e.g. an analytic truth). options().components is set to K,
+  /// the covariance type to full.
+  /// @param weights  K ≥ 1, non-negative, summing to 1 (±1e-9; renormalised).
+  /// @param means    K × d, d ≥ 1, finite.
+  /// @param covariances  K matrices d × d, symmetric (to 1e-12 relative) positive definite.
+  /// @throws std::invalid_argument on shape mismatch, negative or non-normalised weights, a non-finite
+  ///         value or a non-SPD covariance; the message names the argument and index, e.g.
+  ///         "gaussian mixture: covariances[1] is not positive definite".
   static GaussianMixture from_parameters(const Eigen::VectorXd& weights, const Eigen::MatrixXd& means,
                                          const std::vector<Eigen::MatrixXd>& covariances);
 
   /// Fits by EM in log space (Bishop 2006, PRML §9.2.2; log-sum-exp responsibilities), starting from
-  /// options().init drawn from `rng`. Convergence as scikit-learn: |Δ lower bound| < tol, where the
-  /// lower bound is the mean log-likelihood per sample (nats).
-  /// @param data  n × d, one sample per row; n ≥ components; finite.
-  /// @return FitReport with iterations, converged, lower bound and events: "em_not_converged",
-  ///         "variance_floor" (a component's smallest variance ≤ 10·reg_covar), "empty_component"
-  ///         (effective count N_k < 2; its covariance is then reg_covar·I and the run goes on).
-  /// @throws std::invalid_argument  n < components, d mismatch with a previous fit is allowed (refit), non-finite data.
-  /// Cost: O(iterations · n · K · d²); no allocation per sample.
+  /// options().init drawn from `rng`. Loop as scikit-learn 1.3: responsibilities from the init → M-step;
+  /// then repeat {E-step (gives the lower bound = mean log-likelihood per sample of the current
+  /// parameters) → M-step → stop if |lower bound − previous| < tol} at most max_iter times.
+  /// M-step: N_k = Σ_i r_ik + 10·eps, w_k = N_k / Σ N_k, μ_k = Σ_i r_ik x_i / N_k, Σ_k = Σ_i r_ik
+  /// (x_i − μ_k)(x_i − μ_k)ᵀ / N_k + reg_covar·I (diagonal: its diagonal; spherical: mean of it · I).
+  /// Degenerate components are handled and reported, not thrown (each kind once per component per fit):
+  ///   "empty_component"  Σ_i r_ik < 2: Σ_k = reg_covar·I and μ_k keeps its previous value;
+  ///   "variance_floor"   the smallest eigenvalue of Σ_k (diagonal: smallest variance) ≤ 10·reg_covar;
+  ///   "em_not_converged" max_iter iterations without |Δ lower bound| < tol.
+  /// On success the model holds the parameters after the last M-step; on an exception it keeps its
+  /// previous parameters.
+  /// @param data  n × d, one sample per row; n ≥ components; d ≥ 1; finite. d may differ from a previous fit.
+  /// @param rng   consumed only by the initialisation (k-means++ / random responsibilities).
+  /// @return FitReport: iterations (EM loop passes, 1..max_iter), converged, lower_bound (mean
+  ///         log-likelihood per sample of the parameters before the last M-step, as sklearn's
+  ///         lower_bound_; nats/sample) and events (generation = -1).
+  /// @throws std::invalid_argument  n < components, d = 0, or a non-finite value.
+  /// @throws NumericalError  a covariance is not positive definite even after adding reg_covar
+  ///         (possible only when reg_covar = 0 or data are huge).
+  /// Cost: O(iterations · n · K · d²) plus O(n · K · d) per Lloyd iteration of the init; the EM
+  /// loop allocates nothing (scratch space is sized once per fit and reused).
   FitReport fit(const Eigen::MatrixXd& data, Rng& rng);
 
-  /// Exact sampling: component by categorical draw on the weights, then μ_k + τ L_k z with
-  /// Σ_k = L_k L_kᵀ (Cholesky) and z ~ N(0, I) (Boost.Random normal_distribution).
-  /// @return n × d. @throws std::logic_error if the model has no parameters yet.
+  /// Exact sampling (temperature τ = controls.temperature scales every covariance by τ²).
+  /// Order of draws (part of the reproducibility contract): first n uniforms u_i ∈ [0, 1)
+  /// (boost::random::uniform_real_distribution), sample i taking component k_i = the first k with
+  /// u_i < Σ_{l≤k} w_l (inverse CDF on the cumulative weights); then n·d standard normals
+  /// (boost::random::normal_distribution) in row-major order z_i1 … z_id for i = 1 … n; finally
+  /// x_i = μ_{k_i} + τ L_{k_i} z_i with Σ_k = L_k L_kᵀ (Cholesky).
+  /// @param controls  temperature τ > 0 (max_length is ignored).
+  /// @return n × d. @throws std::logic_error if the model has no parameters yet;
+  ///         std::invalid_argument if τ ≤ 0 or not finite.
+  /// Cost: O(n (log K + d²)).
   Eigen::MatrixXd sample(std::size_t n, const SamplingControls& controls, Rng& rng) const;
 
-  /// log p(x_i) for every row (nats). @param data n × d.
+  /// log p(x_i) for every row (nats), by log-sum-exp over components.
+  /// @param data n × d (d = dim()). @return n.
+  /// @throws std::logic_error if not fitted; std::invalid_argument if data.cols() ≠ dim().
+  /// Cost: O(n · K · d²).
   Eigen::VectorXd score_samples(const Eigen::MatrixXd& data) const;
-  /// Σ_i log p(x_i) (nats, total).
+  /// Σ_i log p(x_i) (nats, total). Same shapes and throws as score_samples.
   double log_likelihood(const Eigen::MatrixXd& data) const;
 
-  /// CDF of the marginal of dimension j at x: Σ_k w_k Φ((x − μ_kj)/√Σ_kjj). Exact.
+  /// CDF of the marginal of dimension j at x: Σ_k w_k Φ((x − μ_kj)/√Σ_kjj), Φ(z) = ½ erfc(−z/√2). Exact.
+  /// @param j  0 ≤ j < dim(). @throws std::logic_error if not fitted; std::invalid_argument on a bad j.
   double marginal_cdf(int j, double x) const;
-  /// Inverse of marginal_cdf (bisection to 1e-12 relative), p in (0, 1).
+  /// Inverse of marginal_cdf: bracketing (doubling steps of the largest σ) then bisection until the
+  /// bracket is ≤ 4 ulp of max(|x|, smallest σ) (≈ 60 halvings, each O(K)). For p > ½ it solves on the upper tail Σ_k w_k Φ(−z_k) = 1 − p, so p close to 0 and to 1
+  /// are both resolved (p down to ~1e-300).
+  /// @param p  in (0, 1). @throws std::invalid_argument if p ∉ (0, 1) or a bad j; std::logic_error if not fitted.
   double marginal_quantile(int j, double p) const;
 
-  int components() const noexcept { return static_cast<int>(weights_.size()); }
-  int dim() const noexcept { return static_cast<int>(means_.cols()); }
-  bool fitted() const noexcept { return weights_.size() > 0; }
+  int components() const noexcept { return static_cast<int>(params_.weights.size()); }
+  int dim() const noexcept { return static_cast<int>(params_.means.cols()); }
+  bool fitted() const noexcept { return params_.weights.size() > 0; }
   const GmmOptions& options() const noexcept { return options_; }
-  const Eigen::VectorXd& weights() const noexcept { return weights_; }   ///< K
-  const Eigen::MatrixXd& means() const noexcept { return means_; }       ///< K × d
+  const Eigen::VectorXd& weights() const noexcept { return params_.weights; }  ///< K
+  const Eigen::MatrixXd& means() const noexcept { return params_.means; }      ///< K × d
   const std::vector<Eigen::MatrixXd>& covariances() const noexcept { return covariances_; }  ///< K of d × d (full form for every CovarianceType)
 
  private:
+  void require_fitted(const char* what) const;
+
   GmmOptions options_;
-  Eigen::VectorXd weights_;
-  Eigen::MatrixXd means_;
-  std::vector<Eigen::MatrixXd> covariances_;
-  std::vector<Eigen::MatrixXd> cholesky_;  // lower factors L_k of covariances_
-  // ... implementation state (workspace buffers reused across fits) may be added here.
+  detail::GmmParams params_;                 // weights, means and the E-step form of the covariances
+  std::vector<Eigen::MatrixXd> covariances_;  // K of d × d
+  std::vector<Eigen::MatrixXd> cholesky_;     // lower factors L_k of covariances_
+  detail::GmmWorkspace workspace_;            // fit scratch space, reused across fits
 };
 
 }  // namespace collapse
