@@ -40,6 +40,34 @@ std::string command_line(int argc, char** argv) {
   return s;
 }
 
+/// Parses `EXPERIMENT.toml [options]`: the options of `opts` plus the positional experiment path.
+/// @return the variables map; `experiment` is set from the positional argument.
+po::variables_map parse_with_experiment(const std::vector<std::string>& args, const po::options_description& opts,
+                                        std::string& experiment) {
+  po::options_description hidden;
+  hidden.add_options()("experiment", po::value(&experiment));
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("experiment", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+/// Prints the help of `opts` when asked or when the experiment is missing.
+/// @return the exit code to return (0 for --help, 2 for a missing experiment), or -1 to go on.
+int help_or_missing(const po::variables_map& vm, const po::options_description& opts, const std::string& experiment) {
+  if (!vm.count("help") && !experiment.empty()) return -1;
+  if (vm.count("help")) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  std::cerr << "collapse: error: missing EXPERIMENT.toml\n\n" << opts << "\n";
+  return 2;
+}
+
 int cmd_run(const std::vector<std::string>& args, const std::string& cmdline) {
   po::options_description opts("collapse run EXPERIMENT.toml [options]");
   std::string experiment, out;
@@ -50,19 +78,8 @@ int cmd_run(const std::vector<std::string>& args, const std::string& cmdline) {
       "threads,j", po::value(&threads)->default_value(0), "worker threads (0 = all cores)")(
       "set", po::value(&sets)->composing(), "override a key: --set loop.anchoring=mix (repeatable)")(
       "quiet,q", "no progress output");
-  po::options_description hidden;
-  hidden.add_options()("experiment", po::value(&experiment));
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("experiment", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help") || experiment.empty()) {
-    std::cout << opts << "\n";
-    return experiment.empty() && !vm.count("help") ? 2 : 0;
-  }
+  const po::variables_map vm = parse_with_experiment(args, opts, experiment);
+  if (const int code = help_or_missing(vm, opts, experiment); code >= 0) return code;
   if (threads < 0) throw std::invalid_argument("--threads = " + std::to_string(threads) + ", but must be ≥ 0");
   const auto exp = sweep::load_experiment(experiment, sets);
   if (out.empty()) out = "results/" + exp.name + ".h5";
@@ -83,19 +100,8 @@ int cmd_validate(const std::vector<std::string>& args) {
   std::string experiment;
   std::vector<std::string> sets;
   opts.add_options()("help,h", "show this help")("set", po::value(&sets)->composing(), "override a key (repeatable)");
-  po::options_description hidden;
-  hidden.add_options()("experiment", po::value(&experiment));
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("experiment", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help") || experiment.empty()) {
-    std::cout << opts << "\n";
-    return experiment.empty() && !vm.count("help") ? 2 : 0;
-  }
+  const po::variables_map vm = parse_with_experiment(args, opts, experiment);
+  if (const int code = help_or_missing(vm, opts, experiment); code >= 0) return code;
   const auto exp = sweep::load_experiment(experiment, sets);
   std::printf("%s: valid. experiment \"%s\", seed %llu, %zu runs\n", experiment.c_str(), exp.name.c_str(),
               static_cast<unsigned long long>(exp.seed), exp.runs.size());

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -15,15 +14,6 @@
 namespace collapse::sweep {
 
 namespace {
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 class Progress {
  public:
@@ -58,7 +48,7 @@ SweepSummary run_sweep(const Experiment& experiment, const std::string& out_path
     std::filesystem::create_directories(parent, ec);
     if (ec) throw std::runtime_error("cannot create the output directory '" + parent.string() + "': " + ec.message());
   }
-  io::ResultWriter writer(out_path, {utc_now(), options.command_line, experiment.text}, experiment.layout());
+  io::ResultWriter writer(out_path, {/*created_utc: now*/ "", options.command_line, experiment.text}, experiment.layout());
 
   const std::size_t total = experiment.runs.size();
   int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());

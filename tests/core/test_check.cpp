@@ -9,20 +9,12 @@
 #include <vector>
 
 #include "core/check.hpp"
+#include "test_support.hpp"
 
 using namespace collapse;
 
 namespace {
-/// The what() of the std::invalid_argument thrown by `f`, or "" if it did not throw one.
-template <class F>
-std::string invalid_argument_message(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
-}
+using collapse::testing::invalid_argument_message;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 }  // namespace

@@ -58,6 +58,15 @@ std::shared_ptr<const TextTruth> unigram_truth(const std::vector<std::uint64_t>&
   return t;
 }
 
+RunConfig ngram_config(int order, std::size_t tokens, int generations) {
+  RunConfig c;
+  c.model = NgramOptions{order, Smoothing::mle, 0.0};
+  c.truth = TextTruthConfig{};
+  c.loop.generations = generations;
+  c.loop.samples_per_generation = tokens;
+  return c;
+}
+
 RunIdentity identity(std::uint64_t replicate) { return {replicate, 0x1234, replicate, run_seed(99, 0x1234, replicate)}; }
 
 }  // namespace
@@ -74,11 +83,7 @@ TEST_SUITE("loop/run") {
     const auto truth = unigram_truth(counts);
     const double N = 200, n = 20;
     const double gs = metrics::gini_simpson(truth->unigram);
-    RunConfig c;
-    c.model = NgramOptions{1, Smoothing::mle, 0.0};
-    c.truth = TextTruthConfig{};
-    c.loop.generations = 6;
-    c.loop.samples_per_generation = 20;
+    RunConfig c = ngram_config(1, 20, 6);
     c.metrics.sample_size = 20;
     const int R = 3000;
     std::vector<std::vector<double>> per_gen(7);
@@ -165,11 +170,7 @@ TEST_SUITE("loop/run") {
 
   TEST_CASE("reproducibility: the same identity gives the same bits; another replicate differs") {
     const auto truth = unigram_truth({50, 30, 20, 10, 5, 5});
-    RunConfig c;
-    c.model = NgramOptions{2, Smoothing::mle, 0.0};
-    c.truth = TextTruthConfig{};
-    c.loop.generations = 5;
-    c.loop.samples_per_generation = 60;
+    const RunConfig c = ngram_config(2, 60, 5);
     const RunResult a = run_generations(c, truth, identity(3));
     const RunResult b = run_generations(c, truth, identity(3));
     const RunResult other = run_generations(c, truth, identity(4));
@@ -200,11 +201,7 @@ TEST_SUITE("loop/run") {
     // A tiny corpus refit on 5 tokens per generation loses types quickly; the run must finish with
     // support_size non-increasing under replace with MLE (a type lost is never regained).
     const auto truth = unigram_truth({4, 3, 2, 1, 1, 1});
-    RunConfig c;
-    c.model = NgramOptions{1, Smoothing::mle, 0.0};
-    c.truth = TextTruthConfig{};
-    c.loop.generations = 30;
-    c.loop.samples_per_generation = 5;
+    const RunConfig c = ngram_config(1, 5, 30);
     const RunResult r = run_generations(c, truth, identity(1));
     REQUIRE(r.status == RunStatus::done);
     const auto& s = r.metrics.at("support_size");

@@ -14,26 +14,15 @@
 
 #include "core/rng.hpp"
 #include "sources/continuous_truth.hpp"
-#include "temp_dir.hpp"
+#include "test_support.hpp"
 
 using namespace collapse;
+// A missing exception gives "", which fails every contains(...) check on the message.
+using collapse::testing::contains;
+using collapse::testing::invalid_argument_message;
 using collapse::testing::TempDir;
 
 namespace {
-
-/// The what() of the std::invalid_argument thrown by `f`; fails the test if none is thrown.
-template <class F>
-std::string invalid_argument_message(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  FAIL_CHECK("no std::invalid_argument thrown");
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 /// The rows of `m` as vectors, sorted: a multiset of rows.
 std::vector<std::vector<double>> sorted_rows(const Eigen::MatrixXd& m) {

@@ -6,26 +6,14 @@
 #include <set>
 
 #include "sweep/experiment.hpp"
+#include "test_support.hpp"
 
 using namespace collapse;
+using collapse::testing::contains;
+using collapse::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("collapse-sweep-test-" + std::to_string(::getpid()))) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name) << text;
-    return (path_ / name).string();
-  }
-
- private:
-  fs::path path_;
-};
 
 const char* kGaussian = R"(
 [experiment]
@@ -50,16 +38,9 @@ anchoring = "replace"
 real_fraction = 0.1
 )";
 
-std::string error_of(const std::string& path, const std::vector<std::string>& sets = {}) {
-  try {
-    sweep::load_experiment(path, sets);
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
+std::string error_of(const std::string& path) {
+  return collapse::testing::invalid_argument_message([&] { sweep::load_experiment(path); });
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 

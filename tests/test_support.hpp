@@ -1,16 +1,18 @@
 #pragma once
-// A uniquely named scratch directory under the system temp directory, removed with its contents.
+// Helpers shared by the unit tests: a scratch directory and checks of error messages.
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 #include <string>
 
 #include <unistd.h>
 
 namespace collapse::testing {
 
+/// A uniquely named scratch directory under the system temp directory, removed with its contents.
 class TempDir {
  public:
   TempDir() {
@@ -41,5 +43,18 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// The what() of the std::invalid_argument thrown by `f`, or "" if it throws none.
+template <class F>
+std::string invalid_argument_message(F&& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace collapse::testing
