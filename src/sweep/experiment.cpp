@@ -110,6 +110,25 @@ class TruthCache {
   std::map<std::string, TruthHandle> cache_;
 };
 
+/// A finite real data set must hold a generation's worth of real data (drawn without replacement);
+/// checked here so that the error comes before any results file exists, not from inside a run.
+void check_real_data_suffices(const RunConfig& c, const TruthHandle& truth) {
+  const std::size_t n = c.loop.samples_per_generation;
+  if (const auto* t = std::get_if<std::shared_ptr<const ContinuousTruth>>(&truth)) {
+    const auto rows = static_cast<std::size_t>((*t)->train.rows());
+    if (!(*t)->analytic && n > rows)
+      throw std::invalid_argument("loop.samples_per_generation = " + std::to_string(n) + ", but the real training rows (" +
+                                  (*t)->description + ", after holding out truth.heldout_fraction) number " +
+                                  std::to_string(rows) + "; it must be ≤ " + std::to_string(rows));
+  } else {
+    const auto& text = *std::get<std::shared_ptr<const TextTruth>>(truth);
+    if (n > text.train.num_tokens())
+      throw std::invalid_argument("loop.samples_per_generation = " + std::to_string(n) + " tokens, but the real training text (" +
+                                  text.description + ") has " + std::to_string(text.train.num_tokens()) +
+                                  "; it must be ≤ " + std::to_string(text.train.num_tokens()));
+  }
+}
+
 Experiment load_impl(const std::string& path, const std::vector<std::string>& overrides) {
   Experiment e;
   e.path = path;
@@ -219,6 +238,7 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
       e.replicates = static_cast<std::uint64_t>(run["experiment"]["replicates"].value_or<std::int64_t>(1));
     }
     const TruthHandle truth = truths.get(config, run, config.master_seed);
+    check_real_data_suffices(config, truth);
     // run_key: canonical text of everything but [experiment] (name, generations, replicates, seed).
     toml::table keyed = run;
     keyed.erase("experiment");

@@ -350,6 +350,11 @@ RunConfig parse_run_config(const toml::table& table, const std::string& base_dir
       throw std::invalid_argument("metrics.tail_probability = " + format_number(c.metrics.tail_probability) +
                                   ", but must be in (0, 0.5)");
   }
+  if (const auto* gmm = std::get_if<GmmOptions>(&c.model);
+      gmm && c.loop.samples_per_generation < static_cast<std::size_t>(gmm->components))
+    throw std::invalid_argument("loop.samples_per_generation = " + std::to_string(c.loop.samples_per_generation) +
+                                ", but must be ≥ model.components = " + std::to_string(gmm->components) +
+                                " (EM needs at least one sample per component)");
   // Cross-section consistency: the model family must match the truth's data type.
   const bool text_truth = std::holds_alternative<TextTruthConfig>(c.truth);
   const bool ngram = std::holds_alternative<NgramOptions>(c.model);

@@ -184,6 +184,29 @@ samples_per_generation = 10
       const auto msg = error_of(with("f.toml", "kind = \"gaussian_mixture\"\ncomponents", "kind = \"ngram\"\norder"));
       CHECK(contains(msg, "model.kind = \"ngram\" cannot be trained on truth.kind"));
     }
+    SUBCASE("fewer samples per generation than components") {
+      std::string text = kGaussian;
+      text.replace(text.find("components = 1"), 14, "components = 3");
+      text.replace(text.find("samples_per_generation = 50"), 27, "samples_per_generation = 2");
+      CHECK(contains(error_of(d.write("n.toml", text)), "loop.samples_per_generation = 2, but must be ≥ model.components = 3"));
+    }
+    SUBCASE("more samples per generation than real training rows") {
+      d.write("t.csv", "x\n1\n2\n3\n4\n5\n");
+      const auto msg = error_of(d.write("csv.toml", R"(
+[experiment]
+generations = 1
+[truth]
+kind = "csv"
+path = "t.csv"
+heldout_fraction = 0.2
+[model]
+kind = "gaussian_mixture"
+[loop]
+samples_per_generation = 5
+)"));
+      CHECK(contains(msg, "loop.samples_per_generation = 5, but the real training rows"));
+      CHECK(contains(msg, "it must be ≤ 4"));
+    }
     SUBCASE("TOML syntax error gives the line") {
       CHECK(contains(error_of(d.write("x.toml", "[experiment]\ngenerations = = 3\n")), "line 2"));
     }
