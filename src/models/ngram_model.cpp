@@ -307,7 +307,7 @@ HeldoutScore NgramModel::score(const Corpus& heldout) const {
         key = shift(key, t);
         known = std::min(known + 1, m);
       } else {
-        key = shift(key, 0);  // placeholder; the context stays unseen until it has shifted out
+        key = shift(key, 0);  // any symbol: the context stays unseen until the unknown token has shifted out
         known = 0;
       }
     }

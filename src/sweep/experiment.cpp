@@ -194,6 +194,10 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
         const std::string hint = did_you_mean(key, known_keys());
         throw std::invalid_argument("sweep.\"" + key + "\": unknown key" + (hint.empty() ? "" : "; did you mean " + hint + "?"));
       }
+      if (key.starts_with("experiment.") && key != "experiment.generations")
+        throw std::invalid_argument("sweep.\"" + key + "\": " + key +
+                                    " is a property of the whole experiment and cannot be swept (of [experiment], only "
+                                    "experiment.generations can)");
       Axis axis{key, {}, v.source().begin.line};
       for (const auto& x : *a) axis.values.push_back(&x);
       axes.push_back(std::move(axis));

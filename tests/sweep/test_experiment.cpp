@@ -142,6 +142,10 @@ loop.anchoring = ["replace", "mix"]
       CHECK(contains(error_of(d.write("e.toml", std::string(kGaussian) + "[sweep]\n\"loop.samples_per_generation\" = []\n")),
                      "is an empty list"));
     }
+    SUBCASE("experiment-wide keys cannot be swept") {
+      CHECK(contains(error_of(d.write("x.toml", std::string(kGaussian) + "[sweep]\n\"experiment.seed\" = [1, 2]\n")),
+                     "experiment.seed is a property of the whole experiment and cannot be swept"));
+    }
     SUBCASE("a swept value out of range names the run") {
       const auto msg = error_of(d.write("w.toml", std::string(kGaussian) + "[sweep]\n\"loop.real_fraction\" = [0.5, 2.0]\n"));
       CHECK(contains(msg, "loop.real_fraction = 2, but must be in [0, 1]"));
