@@ -122,8 +122,10 @@ struct NgramFamily {
   }
 };
 
+/// Runs the generations; returns false if `stop` ended it early.
 template <class Family>
-void run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, RunResult& out) {
+bool run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, const std::atomic<bool>* stop,
+              RunResult& out) {
   using Data = typename Family::Data;
   const LoopConfig& loop = config.loop;
   const std::size_t n = loop.samples_per_generation;
@@ -145,6 +147,10 @@ void run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, Ru
 
   auto model = fam.make_model();
   for (int g = 0; g <= loop.generations; ++g) {
+    if (stop && stop->load(std::memory_order_relaxed)) {
+      out.events.push_back({g, "interrupted", "stopped before generation " + std::to_string(g) + " (signal)"});
+      return false;
+    }
     Rng fit_rng = stream_rng(seed, g, Stream::fit);
     const FitReport report = model.fit(pool.data, fit_rng);
     rec.events(report.events, g);
@@ -177,11 +183,13 @@ void run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, Ru
     next.add(synth, static_cast<Origin>(g));
     pool = std::move(next);
   }
+  return true;
 }
 
 }  // namespace
 
-RunResult run_generations(const RunConfig& config, const TruthHandle& truth, const RunIdentity& id) {
+RunResult run_generations(const RunConfig& config, const TruthHandle& truth, const RunIdentity& id,
+                          const std::atomic<bool>* stop) {
   RunResult out;
   out.run_index = id.run_index;
   out.run_key = id.run_key;
@@ -189,14 +197,15 @@ RunResult run_generations(const RunConfig& config, const TruthHandle& truth, con
   out.seed = id.seed;
   const auto start = std::chrono::steady_clock::now();
   try {
+    bool finished = false;
     if (std::holds_alternative<GmmOptions>(config.model)) {
       const auto& t = std::get<std::shared_ptr<const ContinuousTruth>>(truth);
-      run_loop(GmmFamily{config, *t}, config, id.seed, out);
+      finished = run_loop(GmmFamily{config, *t}, config, id.seed, stop, out);
     } else {
       const auto& t = std::get<std::shared_ptr<const TextTruth>>(truth);
-      run_loop(NgramFamily{config, *t}, config, id.seed, out);
+      finished = run_loop(NgramFamily{config, *t}, config, id.seed, stop, out);
     }
-    out.status = RunStatus::done;
+    out.status = finished ? RunStatus::done : RunStatus::partial;
   } catch (const std::exception& e) {
     out.status = RunStatus::failed;
     out.error = e.what();

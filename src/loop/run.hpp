@@ -1,6 +1,7 @@
 #pragma once
 // One run of the generation loop (DESIGN.md §1): fit, measure, sample, compose the next training set.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <variant>
@@ -37,6 +38,9 @@ struct RunIdentity {
 /// stops the run (e.g. a NumericalError) gives status `failed`, the error text, and the metrics of the
 /// generations completed before it. Never throws.
 /// @param truth must hold the truth type matching config.model (ContinuousTruth for GMM, TextTruth for n-gram).
-RunResult run_generations(const RunConfig& config, const TruthHandle& truth, const RunIdentity& id);
+/// @param stop  optional; checked before every generation. Once it is true the run ends with status
+///              `partial` and the metrics of the generations completed so far (NaN after them).
+RunResult run_generations(const RunConfig& config, const TruthHandle& truth, const RunIdentity& id,
+                          const std::atomic<bool>* stop = nullptr);
 
 }  // namespace collapse

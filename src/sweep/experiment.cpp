@@ -1,9 +1,12 @@
 #include "sweep/experiment.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -147,10 +150,11 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
                                 std::to_string(err.source().begin.column) + ": " + std::string(err.description()));
   }
 
-  // The sweep axes, in file order.
+  // The sweep axes, in file order. An axis is one key with a list of values, or a [[sweep.zip]] block
+  // of keys whose lists are paired element by element.
   struct Axis {
-    std::string key;
-    std::vector<const toml::node*> values;
+    std::vector<std::string> keys;
+    std::vector<std::vector<const toml::node*>> settings;  // settings[i][j]: value of keys[j] in setting i
     std::size_t line;
   };
   std::vector<Axis> axes;
@@ -161,55 +165,133 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
     root.erase("sweep");
   }
 
+  auto check_axis_key = [](const std::string& key, const std::string& where) {
+    if (std::find(known_keys().begin(), known_keys().end(), key) == known_keys().end()) {
+      const std::string hint = did_you_mean(key, known_keys());
+      throw std::invalid_argument(where + ": unknown key " + key + (hint.empty() ? "" : "; did you mean " + hint + "?"));
+    }
+    if (key.starts_with("experiment.") && key != "experiment.generations")
+      throw std::invalid_argument(where + ": " + key +
+                                  " is a property of the whole experiment and cannot be swept (of [experiment], only "
+                                  "experiment.generations can)");
+  };
+  // Flattens quoted keys ("loop.anchoring" = [...]) and nested tables (loop.anchoring = [...]) alike.
+  std::function<void(const toml::table&, const std::string&, std::vector<std::pair<std::string, const toml::node*>>&)>
+      flatten = [&](const toml::table& t, const std::string& prefix, auto& out) {
+        for (auto&& [k, v] : t) {
+          const std::string key = prefix + std::string(k.str());
+          if (const toml::table* sub = v.as_table()) flatten(*sub, key + ".", out);
+          else out.emplace_back(key, &v);
+        }
+      };
+  auto list_of = [](const std::string& where, const toml::node& v) -> const toml::array& {
+    const toml::array* a = v.as_array();
+    if (!a) throw std::invalid_argument(where + " = " + describe_value(v) + " must be an array of values");
+    if (a->empty()) throw std::invalid_argument(where + " is an empty list, but a sweep axis needs ≥ 1 value");
+    return *a;
+  };
+  {
+    std::vector<std::pair<std::string, const toml::node*>> entries;
+    flatten(sweep_table, "", entries);
+    for (const auto& [key, node] : entries) {
+      if (key == "zip") {
+        const toml::array* blocks = node->as_array();
+        if (!blocks || !blocks->is_array_of_tables())
+          throw std::invalid_argument("sweep.zip must be written as [[sweep.zip]] blocks of \"section.key\" = [values]");
+        for (std::size_t b = 0; b < blocks->size(); ++b) {
+          const std::string where = "sweep.zip[" + std::to_string(b) + "]";
+          std::vector<std::pair<std::string, const toml::node*>> zipped;
+          flatten(*(*blocks)[b].as_table(), "", zipped);
+          if (zipped.empty()) throw std::invalid_argument(where + " is empty, but must pair ≥ 1 key");
+          Axis axis{{}, {}, (*blocks)[b].source().begin.line};
+          for (const auto& [zkey, znode] : zipped) {
+            check_axis_key(zkey, where);
+            const toml::array& values = list_of(where + ".\"" + zkey + "\"", *znode);
+            if (axis.keys.empty()) axis.settings.resize(values.size());
+            if (values.size() != axis.settings.size())
+              throw std::invalid_argument(where + ": \"" + zkey + "\" has " + std::to_string(values.size()) +
+                                          " values, but \"" + axis.keys.front() + "\" has " +
+                                          std::to_string(axis.settings.size()) + "; zipped lists must have equal lengths");
+            axis.keys.push_back(zkey);
+            for (std::size_t i = 0; i < values.size(); ++i) axis.settings[i].push_back(&values[i]);
+          }
+          axes.push_back(std::move(axis));
+        }
+        continue;
+      }
+      const std::string where = "sweep.\"" + key + "\"";
+      check_axis_key(key, where);
+      Axis axis{{key}, {}, node->source().begin.line};
+      for (const auto& x : list_of(where, *node)) axis.settings.push_back({&x});
+      axes.push_back(std::move(axis));
+    }
+  }
+  std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.line < b.line; });
+
+  // --set key=value overrides a key (and removes it from any axis); --set key=a,b,c makes a new axis.
+  std::vector<std::unique_ptr<toml::table>> cli_values;  // owns the nodes of command-line axes
+  auto remove_from_axes = [&](const std::string& key) {
+    for (auto& axis : axes) {
+      const auto it = std::find(axis.keys.begin(), axis.keys.end(), key);
+      if (it == axis.keys.end()) continue;
+      const auto j = static_cast<std::size_t>(it - axis.keys.begin());
+      axis.keys.erase(it);
+      for (auto& setting : axis.settings) setting.erase(setting.begin() + static_cast<std::ptrdiff_t>(j));
+    }
+    std::erase_if(axes, [](const Axis& a) { return a.keys.empty(); });
+  };
   for (const auto& o : overrides) {
     const auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw std::invalid_argument("--set " + o + ": expected section.key=value");
+      throw std::invalid_argument("--set " + o + ": expected section.key=value or section.key=a,b,c");
     const std::string key = o.substr(0, eq), text = o.substr(eq + 1);
-    toml::table parsed;
+    auto parsed = std::make_unique<toml::table>();
+    bool axis = false;
     try {
-      parsed = toml::parse("v = " + text);
+      *parsed = toml::parse("v = " + text);  // one TOML value: 0.5, "a,b", [1, 2], true
     } catch (const toml::parse_error&) {
-      parsed.insert("v", text);  // a bare word is a string
+      if (text.find(',') != std::string::npos) {
+        axis = true;
+        try {
+          *parsed = toml::parse("v = [" + text + "]");  // numbers: 0.1,0.5
+        } catch (const toml::parse_error&) {
+          toml::array words;  // bare words: replace,mix
+          std::string word;
+          std::istringstream ss(text);
+          while (std::getline(ss, word, ',')) words.push_back(word);
+          parsed->insert_or_assign("v", std::move(words));
+        }
+      } else {
+        parsed->insert_or_assign("v", text);  // a bare word is a string
+      }
     }
-    set_dotted(root, key, *parsed.get("v"));
-    sweep_table.erase(key);  // an override of a swept key replaces the axis
-    const auto parts = split_key(key);
-    if (parts.size() == 2)
-      if (toml::table* sec = sweep_table[parts[0]].as_table()) sec->erase(parts[1]);
+    remove_from_axes(key);
+    if (axis) {
+      check_axis_key(key, "--set " + key);
+      Axis a{{key}, {}, std::numeric_limits<std::size_t>::max()};
+      for (const auto& x : list_of("--set " + key, *parsed->get("v"))) a.settings.push_back({&x});
+      axes.push_back(std::move(a));
+      cli_values.push_back(std::move(parsed));
+    } else {
+      set_dotted(root, key, *parsed->get("v"));
+    }
   }
-
-  // Axes: quoted keys ("loop.anchoring" = [...]) or nested tables (loop.anchoring = [...]) alike.
-  std::function<void(const toml::table&, const std::string&)> collect = [&](const toml::table& t, const std::string& prefix) {
-    for (auto&& [k, v] : t) {
-      const std::string key = prefix + std::string(k.str());
-      if (const toml::table* sub = v.as_table()) {
-        collect(*sub, key + ".");
-        continue;
-      }
-      const toml::array* a = v.as_array();
-      if (!a) throw std::invalid_argument("sweep.\"" + key + "\" = " + describe_value(v) + " must be an array of values");
-      if (a->empty()) throw std::invalid_argument("sweep.\"" + key + "\" is an empty list, but a sweep axis needs ≥ 1 value");
-      if (std::find(known_keys().begin(), known_keys().end(), key) == known_keys().end()) {
-        const std::string hint = did_you_mean(key, known_keys());
-        throw std::invalid_argument("sweep.\"" + key + "\": unknown key" + (hint.empty() ? "" : "; did you mean " + hint + "?"));
-      }
-      if (key.starts_with("experiment.") && key != "experiment.generations")
-        throw std::invalid_argument("sweep.\"" + key + "\": " + key +
-                                    " is a property of the whole experiment and cannot be swept (of [experiment], only "
-                                    "experiment.generations can)");
-      Axis axis{key, {}, v.source().begin.line};
-      for (const auto& x : *a) axis.values.push_back(&x);
-      axes.push_back(std::move(axis));
-    }
-  };
-  collect(sweep_table, "");
   std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.line < b.line; });
-  for (const auto& a : axes) e.params.push_back({a.key, column_type(a.values)});
+  for (const auto& a : axes)
+    for (std::size_t j = 0; j < a.keys.size(); ++j) {
+      std::vector<const toml::node*> column;
+      for (const auto& setting : a.settings) column.push_back(setting[j]);
+      e.params.push_back({a.keys[j], column_type(column)});
+    }
+  auto param_type = [&](const std::string& key) {
+    for (const auto& p : e.params)
+      if (p.name == key) return p.type;
+    return io::ParamType::string;
+  };
 
   // Parse the base once for the experiment-level keys (also validates everything not swept).
   std::size_t combos = 1;
-  for (const auto& a : axes) combos *= a.values.size();
+  for (const auto& a : axes) combos *= a.settings.size();
   const std::string base_dir = std::filesystem::path(path).parent_path().string();
 
   TruthCache truths;
@@ -217,10 +299,12 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
   for (std::size_t c = 0; c < combos; ++c) {
     toml::table run = root;
     std::map<std::string, ParamValue> params;
-    for (std::size_t i = 0; i < axes.size(); ++i) {
-      set_dotted(run, axes[i].key, *axes[i].values[pos[i]]);
-      params[axes[i].key] = param_value(*axes[i].values[pos[i]], e.params[i].type);
-    }
+    for (std::size_t i = 0; i < axes.size(); ++i)
+      for (std::size_t j = 0; j < axes[i].keys.size(); ++j) {
+        const toml::node& value = *axes[i].settings[pos[i]][j];
+        set_dotted(run, axes[i].keys[j], value);
+        params[axes[i].keys[j]] = param_value(value, param_type(axes[i].keys[j]));
+      }
     RunConfig config;
     try {
       config = parse_run_config(run, base_dir);
@@ -262,10 +346,16 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
     }
     // Odometer over the axes, the last axis fastest.
     for (std::size_t i = axes.size(); i-- > 0;) {
-      if (++pos[i] < axes[i].values.size()) break;
+      if (++pos[i] < axes[i].settings.size()) break;
       pos[i] = 0;
     }
   }
+  std::string identity;
+  for (const auto& r : e.runs)
+    identity += std::to_string(r.run_index) + ":" + std::to_string(r.run_key) + ":" + std::to_string(r.seed) + ";";
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(identity)));
+  e.digest = hex;
   return e;
 }
 

@@ -32,6 +32,9 @@ struct Experiment {
   std::uint64_t replicates = 1;
   std::vector<io::ParamColumn> params;  ///< swept keys in file order, with their column types
   std::vector<RunSpec> runs;
+  /// 16 hex digits: FNV-1a over every run's (run_index, run_key, seed) of the full grid. Equal for
+  /// every shard of one experiment; a results file to resume or merge must carry the same digest.
+  std::string digest;
 
   /// Metric and trajectory layout covering every run (union of families, max K and d, max G + 1).
   io::ResultLayout layout() const;

@@ -209,4 +209,17 @@ TEST_SUITE("loop/run") {
     CHECK(s.back() >= 1);
     CHECK(r.metrics.at("missing_mass").back() >= r.metrics.at("missing_mass").front());
   }
+
+  TEST_CASE("a stop request ends the run as partial at a generation boundary") {
+    const auto truth = gaussian_truth(1);
+    const RunConfig c = gmm_config(50, 5, 1e-6);
+    std::atomic<bool> stop{true};
+    const RunResult r = run_generations(c, truth, identity(0), &stop);
+    CHECK(r.status == RunStatus::partial);
+    CHECK(std::isnan(r.metrics.at("total_variance")[0]));
+    REQUIRE(!r.events.empty());
+    CHECK(r.events.back().kind == "interrupted");
+    std::atomic<bool> go{false};
+    CHECK(run_generations(c, truth, identity(0), &go).status == RunStatus::done);
+  }
 }

@@ -107,6 +107,58 @@ loop.anchoring = ["replace", "mix"]
     CHECK(mix->real_fraction == 0.5);
   }
 
+  TEST_CASE("[[sweep.zip]] pairs values instead of crossing them") {
+    TempDir d;
+    const auto e = sweep::load_experiment(d.write("z.toml", std::string(kGaussian) + R"(
+[sweep]
+"loop.samples_per_generation" = [10, 20]
+
+[[sweep.zip]]
+"loop.anchoring" = ["replace", "mix", "mix"]
+"loop.real_fraction" = [0.0, 0.1, 0.5]
+)"));
+    REQUIRE(e.runs.size() == 2 * 3 * 2);
+    REQUIRE(e.params.size() == 3);
+    CHECK(e.params[1].name == "loop.anchoring");
+    CHECK(e.params[2].name == "loop.real_fraction");
+    CHECK(e.params[2].type == io::ParamType::float64);
+    // Combination 2 (replicates 4, 5): samples 10, the third zipped setting.
+    CHECK(std::get<std::string>(e.runs[4].params.at("loop.anchoring")) == "mix");
+    CHECK(std::get<double>(e.runs[4].params.at("loop.real_fraction")) == 0.5);
+    CHECK(std::get<Mix>(e.runs[4].config.loop.anchoring).real_fraction == 0.5);
+    const auto msg = collapse::testing::invalid_argument_message([&] {
+      sweep::load_experiment(d.write("bad.toml", std::string(kGaussian) +
+                                                     "[[sweep.zip]]\n\"loop.anchoring\" = [\"replace\", \"mix\"]\n"
+                                                     "\"loop.real_fraction\" = [0.0]\n"));
+    });
+    CHECK(contains(msg, "sweep.zip[0]: \"loop.real_fraction\" has 1 values, but \"loop.anchoring\" has 2"));
+  }
+
+  TEST_CASE("--set key=a,b,c adds a sweep axis; numbers stay numbers") {
+    TempDir d;
+    const auto p = d.write("e.toml", std::string(kGaussian));
+    const auto e = sweep::load_experiment(p, {"loop.real_fraction=0.1,0.5", "loop.anchoring=replace,mix"});
+    REQUIRE(e.runs.size() == 2 * 2 * 2);
+    REQUIRE(e.params.size() == 2);
+    CHECK(e.params[0].type == io::ParamType::float64);
+    CHECK(e.params[1].type == io::ParamType::string);
+    CHECK(std::get<std::string>(e.runs[2].params.at("loop.anchoring")) == "mix");
+    // A quoted value with a comma is one value, not an axis.
+    const auto one = sweep::load_experiment(p, {"experiment.name=\"a,b\""});
+    CHECK(one.runs.size() == 2);
+    CHECK(one.name == "a,b");
+  }
+
+  TEST_CASE("the digest identifies the full grid") {
+    TempDir d;
+    const auto p = d.write("e.toml", std::string(kGaussian));
+    const auto a = sweep::load_experiment(p), b = sweep::load_experiment(p);
+    CHECK(a.digest.size() == 16);
+    CHECK(a.digest == b.digest);
+    CHECK(sweep::load_experiment(p, {"loop.samples_per_generation=60"}).digest != a.digest);
+    CHECK(sweep::load_experiment(p, {"experiment.replicates=3"}).digest != a.digest);
+  }
+
   TEST_CASE("bad input: one clear message naming the file, the key, the value and what is allowed") {
     TempDir d;
     auto with = [&](const std::string& name, const std::string& from, const std::string& to) {
