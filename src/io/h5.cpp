@@ -156,6 +156,11 @@ void write_int_attr(hid_t obj, const std::string& name, std::int32_t value) {
   check(H5Awrite(attr.get(), H5T_NATIVE_INT32, &value), attr_what("write", obj, name));
 }
 
+void write_uint64_attr(hid_t obj, const std::string& name, std::uint64_t value) {
+  Attribute attr = create_attr(obj, name, H5T_STD_U64LE);
+  check(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &value), attr_what("write", obj, name));
+}
+
 std::optional<std::string> read_string_attr(hid_t obj, const std::string& name) {
   auto attr = open_scalar_attr(obj, name);
   if (!attr) return std::nullopt;
@@ -192,6 +197,27 @@ std::optional<std::int64_t> read_int_attr(hid_t obj, const std::string& name) {
   }
   std::int64_t value = 0;
   check(H5Aread(attr->get(), H5T_NATIVE_INT64, &value), attr_what("read", obj, name));
+  return value;
+}
+
+std::optional<std::uint64_t> read_uint64_attr(hid_t obj, const std::string& name) {
+  auto attr = open_scalar_attr(obj, name);
+  if (!attr) return std::nullopt;
+  Datatype ftype(check_id(H5Aget_type(attr->get()), attr_what("read", obj, name)));
+  if (H5Tget_class(ftype.get()) != H5T_INTEGER) {
+    throw std::runtime_error("attribute '" + name + "' of " + quoted_path(obj) + " is not an integer");
+  }
+  if (H5Tget_sign(ftype.get()) == H5T_SGN_2) {
+    std::int64_t signed_value = 0;
+    check(H5Aread(attr->get(), H5T_NATIVE_INT64, &signed_value), attr_what("read", obj, name));
+    if (signed_value < 0) {
+      throw std::runtime_error("attribute '" + name + "' of " + quoted_path(obj) + " is " +
+                               std::to_string(signed_value) + ", but should be ≥ 0");
+    }
+    return static_cast<std::uint64_t>(signed_value);
+  }
+  std::uint64_t value = 0;
+  check(H5Aread(attr->get(), H5T_NATIVE_UINT64, &value), attr_what("read", obj, name));
   return value;
 }
 
@@ -304,17 +330,39 @@ hsize_t append_rows(hid_t dset, hid_t mem_type, hsize_t rows, const void* buffer
   return dims[0];
 }
 
-void read_rows(hid_t dset, hid_t mem_type, hsize_t rows, void* buffer) {
+void read_rows(hid_t dset, hid_t mem_type, hsize_t rows, void* buffer) { read_rows(dset, mem_type, 0, rows, buffer); }
+
+void read_rows(hid_t dset, hid_t mem_type, hsize_t first, hsize_t rows, void* buffer) {
   const std::vector<hsize_t> dims = dataset_dims(dset);
   const std::string what = "cannot read dataset " + quoted_path(dset);
-  if (dims.empty() || dims[0] < rows) {
-    throw std::runtime_error(what + ": it has " + std::to_string(dims.empty() ? 0 : dims[0]) +
-                             " rows, but " + std::to_string(rows) + " were expected");
+  const hsize_t have = dims.empty() ? 0 : dims[0];
+  if (dims.empty() || have < first + rows) {
+    throw std::runtime_error(what + ": it has " + std::to_string(have) + " rows, but " +
+                             (first == 0 ? std::to_string(rows) + " were expected"
+                                         : "rows " + std::to_string(first) + " to " + std::to_string(first + rows) +
+                                               " (exclusive) were requested"));
   }
   if (rows == 0 || has_zero_inner(dims)) return;
   Dataspace fspace(check_id(H5Dget_space(dset), what));
-  Dataspace mspace = select_rows(fspace.get(), dims, 0, rows, what);
+  Dataspace mspace = select_rows(fspace.get(), dims, first, rows, what);
   check(H5Dread(dset, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, buffer), what);
+}
+
+void set_rows(hid_t dset, hsize_t rows) {
+  std::vector<hsize_t> dims = dataset_dims(dset);
+  const std::string what = "cannot resize dataset " + quoted_path(dset) + " to " + std::to_string(rows) + " rows";
+  if (dims.empty()) throw std::runtime_error(what + ": it is a scalar");
+  dims[0] = rows;
+  check(H5Dset_extent(dset, dims.data()), what);
+}
+
+hsize_t chunk_rows(hid_t dset) {
+  const std::string what = "cannot read the chunk shape of dataset " + quoted_path(dset);
+  PropList dcpl(check_id(H5Dget_create_plist(dset), what));
+  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return 1;
+  hsize_t chunk[H5S_MAX_RANK];
+  const int rank = check(H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, chunk), what);
+  return rank > 0 ? std::max<hsize_t>(1, chunk[0]) : 1;
 }
 
 void reclaim_vlen(hid_t mem_type, hsize_t rows, void* buffer) noexcept {

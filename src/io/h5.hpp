@@ -105,12 +105,17 @@ Datatype fixed_string_type(std::size_t size);
 void write_string_attr(hid_t obj, const std::string& name, std::string_view value);
 /// Writes (creating or replacing) a scalar int32 attribute on `obj`.
 void write_int_attr(hid_t obj, const std::string& name, std::int32_t value);
+/// Writes (creating or replacing) a scalar uint64 attribute on `obj` (stored as H5T_STD_U64LE).
+void write_uint64_attr(hid_t obj, const std::string& name, std::uint64_t value);
 /// Reads a scalar string attribute (variable- or fixed-length). @return nullopt when absent.
 /// @throws std::runtime_error when present but not a scalar string, or unreadable.
 std::optional<std::string> read_string_attr(hid_t obj, const std::string& name);
 /// Reads a scalar integer attribute as int64. @return nullopt when absent.
 /// @throws std::runtime_error when present but not a scalar integer, or unreadable.
 std::optional<std::int64_t> read_int_attr(hid_t obj, const std::string& name);
+/// Reads a scalar non-negative integer attribute as uint64. @return nullopt when absent.
+/// @throws std::runtime_error when present but not a scalar integer, negative, or unreadable.
+std::optional<std::uint64_t> read_uint64_attr(hid_t obj, const std::string& name);
 /// Names of all attributes of `obj`, in name order.
 std::vector<std::string> attribute_names(hid_t obj);
 
@@ -156,6 +161,18 @@ PropList small_transfer_plist(std::size_t bytes);
 /// Reads rows [0, rows) of a dataset whose element type converts to `mem_type` into `buffer` (which
 /// must hold rows × inner elements). @throws std::runtime_error naming the dataset path.
 void read_rows(hid_t dset, hid_t mem_type, hsize_t rows, void* buffer);
+
+/// Reads rows [first, first + rows) of a dataset into `buffer` (rows × inner elements of `mem_type`).
+/// @throws std::runtime_error naming the dataset path, also when the dataset has fewer rows.
+void read_rows(hid_t dset, hid_t mem_type, hsize_t first, hsize_t rows, void* buffer);
+
+/// Sets the length of axis 0 (H5Dset_extent; other axes unchanged). Shrinking drops the rows at and
+/// after `rows`: chunks wholly beyond the new end are freed, the tail of a partly kept chunk is reset to
+/// the fill value. @throws std::runtime_error naming the dataset path.
+void set_rows(hid_t dset, hsize_t rows);
+
+/// Chunk length along axis 0 of a chunked dataset (1 if the dataset is not chunked).
+hsize_t chunk_rows(hid_t dset);
 
 /// Frees the variable-length data HDF5 allocated while reading `rows` elements of `mem_type`.
 void reclaim_vlen(hid_t mem_type, hsize_t rows, void* buffer) noexcept;
