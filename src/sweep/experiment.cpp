@@ -291,7 +291,16 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
 
   // Parse the base once for the experiment-level keys (also validates everything not swept).
   std::size_t combos = 1;
-  for (const auto& a : axes) combos *= a.settings.size();
+  // Refuse grids that could not be run anyway (and whose size would overflow): at most 10^8 runs.
+  constexpr std::size_t kMaxRuns = 100'000'000;
+  const auto replicates = static_cast<std::size_t>(std::max<std::int64_t>(
+      1, root["experiment"]["replicates"].value_or<std::int64_t>(1)));
+  for (const auto& a : axes) {
+    if (combos > kMaxRuns / a.settings.size() || combos * a.settings.size() > kMaxRuns / replicates)
+      throw std::invalid_argument("the [sweep] grid times experiment.replicates has more than " +
+                                  std::to_string(kMaxRuns) + " runs; split the experiment into several files");
+    combos *= a.settings.size();
+  }
   const std::string base_dir = std::filesystem::path(path).parent_path().string();
 
   TruthCache truths;
