@@ -175,7 +175,7 @@ int cmd_validate(const std::vector<std::string>& args) {
   }
   const double bytes = static_cast<double>(exp.runs.size()) *
                        (values_per_run * 8.0 * static_cast<double>(layout.generations) +
-                        static_cast<double>(exp.runs.front().config_toml.size()) + 64.0);
+                        static_cast<double>(exp.runs.empty() ? 0 : exp.runs.front().config_toml.size()) + 64.0);
   std::printf("%s: valid. experiment \"%s\", seed %llu, digest %s, %zu runs, %llu generations each; "
               "results about %.1f MB uncompressed\n",
               experiment.c_str(), exp.name.c_str(), static_cast<unsigned long long>(exp.seed), exp.digest.c_str(),

@@ -1,12 +1,14 @@
 #include "sweep/experiment.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -23,10 +25,78 @@ namespace collapse::sweep {
 
 namespace {
 
+/// Canonical TOML text of a value: shortest round-trip floats (std::to_chars), escaped strings,
+/// arrays inline. Our own rather than toml++'s formatter, so that run keys depend on the values only,
+/// not on a library's formatting (Debian's toml++ 3.3 formatter has undefined behaviour for floats
+/// below 0.1: fuzz/regressions/toml_formatter_small_float.toml).
+void write_value(std::string& out, const toml::node& v) {
+  if (const auto* i = v.as_integer()) {
+    out += std::to_string(i->get());
+  } else if (const auto* f = v.as_floating_point()) {
+    const double x = f->get();
+    std::string num = format_number(x);  // "nan", "inf", "-inf" are TOML too
+    if (std::isfinite(x) && num.find_first_of(".eE") == std::string::npos) num += ".0";
+    out += num;
+  } else if (const auto* b = v.as_boolean()) {
+    out += b->get() ? "true" : "false";
+  } else if (const auto* str = v.as_string()) {
+    out += '"';
+    for (const unsigned char c : str->get()) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20 || c == 0x7F) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04X", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    out += '"';
+  } else if (const auto* a = v.as_array()) {
+    out += '[';
+    for (std::size_t k = 0; k < a->size(); ++k) {
+      if (k) out += ", ";
+      write_value(out, (*a)[k]);
+    }
+    out += ']';
+  } else if (const auto* t = v.as_table()) {  // an inline table inside an array or a value
+    out += '{';
+    bool first = true;
+    for (auto&& [key, val] : *t) {
+      out += first ? " " : ", ";
+      first = false;
+      out += "\"" + std::string(key.str()) + "\" = ";
+      write_value(out, val);
+    }
+    out += " }";
+  } else {
+    std::ostringstream ss;  // dates and times: no float inside, toml++'s text is fine
+    v.visit([&](const auto& x) { ss << x; });
+    out += ss.str();
+  }
+}
+
+/// Canonical TOML of a run table: [section] headers and keys in sorted order (toml::table is ordered).
 std::string to_toml(const toml::table& t) {
-  std::ostringstream ss;
-  ss << toml::toml_formatter(t, toml::format_flags::none);
-  return ss.str();
+  std::string out;
+  for (auto&& [name, node] : t) {
+    if (const toml::table* section = node.as_table()) {
+      if (!out.empty()) out += '\n';
+      out += "[" + std::string(name.str()) + "]\n";
+      for (auto&& [key, value] : *section) {
+        out += std::string(key.str()) + " = ";
+        write_value(out, value);
+        out += '\n';
+      }
+    } else {
+      out += std::string(name.str()) + " = ";
+      write_value(out, node);
+      out += '\n';
+    }
+  }
+  return out;
 }
 
 /// Splits "a.b.c" at dots.
@@ -227,6 +297,15 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
     }
   }
   std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.line < b.line; });
+  auto refuse_duplicate_keys = [&] {
+    std::set<std::string> seen;
+    for (const auto& a : axes)
+      for (const auto& k : a.keys)
+        if (!seen.insert(k).second)
+          throw std::invalid_argument("sweep: " + k + " is swept twice (as \"" + k + "\", dotted, or in [[sweep.zip]]); "
+                                      "give each key one axis");
+  };
+  refuse_duplicate_keys();
 
   // --set key=value overrides a key (and removes it from any axis); --set key=a,b,c makes a new axis.
   std::vector<std::unique_ptr<toml::table>> cli_values;  // owns the nodes of command-line axes
@@ -276,7 +355,7 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
       set_dotted(root, key, *parsed->get("v"));
     }
   }
-  std::stable_sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.line < b.line; });
+  refuse_duplicate_keys();  // --set axes too
   for (const auto& a : axes)
     for (std::size_t j = 0; j < a.keys.size(); ++j) {
       std::vector<const toml::node*> column;
@@ -291,16 +370,17 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
 
   // Parse the base once for the experiment-level keys (also validates everything not swept).
   std::size_t combos = 1;
-  // Refuse grids that could not be run anyway (and whose size would overflow): at most 10^8 runs.
-  constexpr std::size_t kMaxRuns = 100'000'000;
+  // Refuse grids that could not be held anyway (each expanded run costs ~1 KB): at most 10^6 runs.
+  constexpr std::size_t kMaxRuns = 1'000'000;
   const auto replicates = static_cast<std::size_t>(std::max<std::int64_t>(
       1, root["experiment"]["replicates"].value_or<std::int64_t>(1)));
+  const std::string too_many = "the [sweep] grid times experiment.replicates has more than " +
+                               std::to_string(kMaxRuns) + " runs; split the experiment into several files";
   for (const auto& a : axes) {
-    if (combos > kMaxRuns / a.settings.size() || combos * a.settings.size() > kMaxRuns / replicates)
-      throw std::invalid_argument("the [sweep] grid times experiment.replicates has more than " +
-                                  std::to_string(kMaxRuns) + " runs; split the experiment into several files");
+    if (combos > kMaxRuns / a.settings.size()) throw std::invalid_argument(too_many);
     combos *= a.settings.size();
   }
+  if (combos > kMaxRuns / replicates) throw std::invalid_argument(too_many);
   const std::string base_dir = std::filesystem::path(path).parent_path().string();
 
   TruthCache truths;

@@ -181,7 +181,7 @@ TruthConfig parse_truth(const toml::table* t, const std::string& base_dir) {
       }
       c.covariances.push_back(cov);
     }
-    c.heldout_samples = static_cast<std::size_t>(s.integer("heldout_samples", 10000, 1));
+    c.heldout_samples = static_cast<std::size_t>(s.integer("heldout_samples", 10000, 1, 10'000'000));
     return c;
   }
   if (k == "csv") {

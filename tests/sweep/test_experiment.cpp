@@ -149,6 +149,18 @@ loop.anchoring = ["replace", "mix"]
     CHECK(one.name == "a,b");
   }
 
+  TEST_CASE("canonical run text: exact, shortest round-trip floats, sorted keys") {
+    TempDir d;
+    const auto e = sweep::load_experiment(d.write("c.toml", std::string(kGaussian)), {"loop.temperature=0.001"});
+    const std::string& t = e.runs[0].config_toml;
+    CHECK(contains(t, "temperature = 0.001\n"));
+    CHECK(contains(t, "real_fraction = 0.1\n"));
+    CHECK(contains(t, "weights = [1.0]\n"));
+    CHECK(contains(t, "covariances = [[[1.0]]]\n"));
+    CHECK(t.find("[experiment]") < t.find("[loop]"));
+    CHECK(t.find("[loop]") < t.find("[model]"));
+  }
+
   TEST_CASE("the digest identifies the full grid") {
     TempDir d;
     const auto p = d.write("e.toml", std::string(kGaussian));
@@ -193,6 +205,14 @@ loop.anchoring = ["replace", "mix"]
     SUBCASE("empty sweep axis") {
       CHECK(contains(error_of(d.write("e.toml", std::string(kGaussian) + "[sweep]\n\"loop.samples_per_generation\" = []\n")),
                      "is an empty list"));
+    }
+    SUBCASE("a key swept twice") {
+      CHECK(contains(error_of(d.write("dup.toml", std::string(kGaussian) +
+                                                     "[sweep]\n\"loop.temperature\" = [1.0, 2.0]\nloop.temperature = [3.0]\n")),
+                     "loop.temperature is swept twice"));
+    }
+    SUBCASE("a grid too large to hold") {
+      CHECK(contains(error_of(with("big.toml", "replicates = 2", "replicates = 10000000")), "more than 1000000 runs"));
     }
     SUBCASE("experiment-wide keys cannot be swept") {
       CHECK(contains(error_of(d.write("x.toml", std::string(kGaussian) + "[sweep]\n\"experiment.seed\" = [1, 2]\n")),
