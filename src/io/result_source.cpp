@@ -165,16 +165,6 @@ std::string shape_text(const std::vector<std::uint64_t>& shape) {
   return s + ")";
 }
 
-const char* type_name(ParamType t) {
-  switch (t) {
-    case ParamType::int64: return "int64";
-    case ParamType::float64: return "float64";
-    case ParamType::boolean: return "boolean";
-    case ParamType::string: return "string";
-  }
-  return "?";
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
@@ -525,8 +515,8 @@ std::string layout_difference(const ResultLayout& a, const std::string& a_name, 
   for (const auto& p : a.params) {
     const auto it = bp.find(p.name);
     if (it != bp.end() && it->second != p.type) {
-      diffs.push_back("param column '" + p.name + "' is " + type_name(p.type) + " in " + a_name + ", " +
-                      type_name(it->second) + " in " + b_name);
+      diffs.push_back("param column '" + p.name + "' is " + to_string(p.type) + " in " + a_name + ", " +
+                      to_string(it->second) + " in " + b_name);
     }
   }
 

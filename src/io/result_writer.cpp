@@ -20,6 +20,16 @@
 
 namespace collapse::io {
 
+const char* to_string(ParamType t) noexcept {
+  switch (t) {
+    case ParamType::int64: return "int64";
+    case ParamType::float64: return "float64";
+    case ParamType::boolean: return "boolean";
+    case ParamType::string: return "string";
+  }
+  return "?";
+}
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -36,15 +46,6 @@ constexpr hsize_t kSmallDataBlockBytes = 1024 * 1024;  // HDF5 default 2 KiB
 constexpr const char* kFixedRunColumns[] = {"run_index", "run_key", "replicate", "seed", "status",
                                             "wall_seconds"};
 
-const char* type_name(ParamType t) {
-  switch (t) {
-    case ParamType::int64: return "int64";
-    case ParamType::float64: return "float64";
-    case ParamType::boolean: return "boolean";
-    case ParamType::string: return "string";
-  }
-  return "?";
-}
 
 const char* value_type_name(const ParamValue& v) {
   switch (v.index()) {
@@ -647,7 +648,7 @@ void ResultWriter::Impl::validate(const RunResult& run) const {
                     (type == ParamType::string && value.index() == 3);
     if (!ok) {
       throw std::logic_error(who + "param '" + name + "' is a " + value_type_name(value) +
-                             " value, but the column has type " + type_name(type));
+                             " value, but the column has type " + to_string(type));
     }
   }
 }

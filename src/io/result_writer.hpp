@@ -41,6 +41,8 @@ struct WriterAccess;
 inline constexpr int kSchemaVersion = 1;
 
 enum class ParamType { int64, float64, boolean, string };
+/// "int64", "float64", "boolean" or "string".
+const char* to_string(ParamType t) noexcept;
 
 struct ParamColumn {
   std::string name;  ///< e.g. "loop.anchoring" (the dotted key as swept)

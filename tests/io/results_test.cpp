@@ -1,6 +1,8 @@
 // Tests of the results file: write with ResultWriter, read back with read_results / read_trajectory.
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,15 +153,8 @@ std::size_t schema_version_offset(const std::string& bytes) {
   return data + 4 <= bytes.size() ? data : std::string::npos;
 }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using collapse::testing::read_bytes;
+using collapse::testing::write_bytes;
 
 }  // namespace
 

@@ -48,15 +48,8 @@ std::string message_of(const std::function<void()>& f) {
   return "(no exception)";
 }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using collapse::testing::read_bytes;
+using collapse::testing::write_bytes;
 
 std::uint64_t bits(double v) { return std::bit_cast<std::uint64_t>(v); }
 
