@@ -112,7 +112,7 @@ SweepSummary run_sweep(const Experiment& experiment, const std::string& out_path
 
   // The runs of this process: its shard (interleaved by run_index), minus those already done.
   SweepSummary summary;
-  std::vector<std::size_t> todo;
+  std::vector<std::size_t> pending;
   {
     const auto& done = writer.done_runs();
     const std::set<std::uint64_t> done_set(done.begin(), done.end());
@@ -122,10 +122,10 @@ SweepSummary run_sweep(const Experiment& experiment, const std::string& out_path
         ++summary.skipped;
         continue;
       }
-      todo.push_back(i);
+      pending.push_back(i);
     }
   }
-  const std::size_t total = todo.size();
+  const std::size_t total = pending.size();
   int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<std::size_t>(total, 1))));
 
@@ -143,7 +143,7 @@ SweepSummary run_sweep(const Experiment& experiment, const std::string& out_path
         if (dispatched == total || g_stop.load()) return;
         pos = dispatched++;
       }
-      const RunSpec& spec = experiment.runs[todo[pos]];
+      const RunSpec& spec = experiment.runs[pending[pos]];
       RunResult r = run_generations(spec.config, spec.truth, {spec.run_index, spec.run_key, spec.replicate, spec.seed},
                                     &g_stop);
       r.config_toml = spec.config_toml;

@@ -9,19 +9,12 @@ Run by ctest (label: integration); needs Debian's python3-h5py and numpy.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 
 import h5py
 import numpy as np
 
-FAILURES = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what)
+from checks import check, finish, run
 
 
 GMM = """
@@ -85,9 +78,6 @@ HELDOUT = """the cat sat on a log
 the zebra ran
 """
 
-
-def run(collapse, args, cwd):
-    return subprocess.run([collapse] + args, cwd=cwd, capture_output=True, text=True)
 
 
 def main():
@@ -210,11 +200,7 @@ def main():
         r = run(a.collapse, ["validate", os.path.join(a.source_dir, "experiments", exp)], w)
         check(r.returncode == 0, f"experiments/{exp} validates: {r.stderr.strip()}")
 
-    if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed")
-        return 1
-    print("end-to-end: all checks passed")
-    return 0
+    return finish("end-to-end")
 
 
 if __name__ == "__main__":
