@@ -402,4 +402,8 @@ bool link_exists(hid_t loc, const std::string& name) {
   return r > 0;
 }
 
+Dataset open_dataset(hid_t loc, const std::string& path) {
+  return Dataset(check_id(H5Dopen2(loc, path.c_str(), H5P_DEFAULT), "cannot open '/" + path + "'"));
+}
+
 }  // namespace collapse::io::h5

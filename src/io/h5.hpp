@@ -82,6 +82,10 @@ hid_t check_id(hid_t id, std::string_view what);
 /// "'<path>'" of an object, e.g. "'/metrics/kl'", for error messages ("'?'" if unknown).
 std::string quoted_path(hid_t obj);
 
+/// Opens the dataset at `path` relative to `loc` (a file or group).
+/// @throws std::runtime_error "cannot open '/<path>': <error_detail()>".
+Dataset open_dataset(hid_t loc, const std::string& path);
+
 template <herr_t (*Close)(hid_t)>
 void Handle<Close>::close(std::string_view what) {
   if (id_ < 0) return;

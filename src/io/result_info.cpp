@@ -19,7 +19,7 @@ namespace {
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
 hsize_t run_rows(hid_t file) {
-  h5::Dataset runs(h5::check_id(H5Dopen2(file, "runs", H5P_DEFAULT), "cannot open /runs"));
+  h5::Dataset runs(h5::open_dataset(file, "runs"));
   return h5::dataset_dims(runs.get()).at(0);
 }
 
@@ -42,7 +42,7 @@ ResultsFile read_results(const std::string& path) {
     const hsize_t g = source.layout().generations;
     for (const auto& info : out.metric_info) {
       const std::string full = "metrics/" + info.name;
-      h5::Dataset ds(h5::check_id(H5Dopen2(source.file(), full.c_str(), H5P_DEFAULT), "cannot open '/" + full + "'"));
+      h5::Dataset ds(h5::open_dataset(source.file(), full));
       std::vector<double> flat(n * g);
       h5::read_rows(ds.get(), H5T_NATIVE_DOUBLE, n, flat.data());
       auto& rows = out.metrics[info.name];
@@ -80,7 +80,7 @@ TrajectoryArray read_trajectory(const std::string& path, const std::string& name
   TrajectoryArray out;
   try {
     const hsize_t n = run_rows(file);
-    h5::Dataset ds(h5::check_id(H5Dopen2(file, full.c_str(), H5P_DEFAULT), "cannot open '/" + full + "'"));
+    h5::Dataset ds(h5::open_dataset(file, full));
     const auto dims = h5::dataset_dims(ds.get());
     if (dims.size() < 2) {
       throw std::runtime_error("'/" + full + "' has " + std::to_string(dims.size()) +

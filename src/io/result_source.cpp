@@ -108,7 +108,7 @@ bool is_fixed_run_column(const std::string& name) {
 // Reads /runs: every committed row and the param columns (typed by their HDF5 class: 1-byte integer →
 // bool, other integer → int64, float → double, string → string).
 void read_runs(hid_t file, std::vector<RunRow>& runs_out, std::vector<ParamColumn>& columns) {
-  h5::Dataset runs(h5::check_id(H5Dopen2(file, "runs", H5P_DEFAULT), "cannot open /runs"));
+  h5::Dataset runs(h5::open_dataset(file, "runs"));
   const hsize_t n = h5::dataset_dims(runs.get()).at(0);
   const auto members = compound_members(runs.get());
   const hid_t d = runs.get();
@@ -273,7 +273,7 @@ ResultsSource::ResultsSource(std::string path, h5::File file) : path_(std::move(
     lengths_.emplace_back(full, rows);
   };
   if (h5::link_exists(fid, "runs_config")) {
-    h5::Dataset cfg(h5::check_id(H5Dopen2(fid, "runs_config", H5P_DEFAULT), "cannot open /runs_config"));
+    h5::Dataset cfg(h5::open_dataset(fid, "runs_config"));
     note_length(cfg.get(), "/runs_config");
   }
 
@@ -297,7 +297,7 @@ ResultsSource::ResultsSource(std::string path, h5::File file) : path_(std::move(
                                  std::string("cannot open /") + group_name));
     for (const auto& name : h5::link_names(group.get())) {
       const std::string full = std::string("/") + group_name + "/" + name;
-      h5::Dataset ds(h5::check_id(H5Dopen2(group.get(), name.c_str(), H5P_DEFAULT), "cannot open '" + full + "'"));
+      h5::Dataset ds = h5::open_dataset(fid, full.substr(1));
       const auto dims = h5::dataset_dims(ds.get());
       if (is_metric && dims.size() != 2) {
         throw std::runtime_error("'" + full + "' has " + std::to_string(dims.size()) +
@@ -323,7 +323,7 @@ ResultsSource::ResultsSource(std::string path, h5::File file) : path_(std::move(
 
   // /events: the committed prefix (see the header), read chunk by chunk only if a whole read fails.
   if (h5::link_exists(fid, "events")) {
-    h5::Dataset events(h5::check_id(H5Dopen2(fid, "events", H5P_DEFAULT), "cannot open /events"));
+    h5::Dataset events(h5::open_dataset(fid, "events"));
     const hid_t d = events.get();
     event_rows_ = h5::dataset_dims(d).at(0);
     compound_members(d);  // checks that it is a table
@@ -375,7 +375,7 @@ bool ResultsSource::has_uncommitted_rows() const noexcept {
 std::vector<std::string> ResultsSource::read_configs() {
   const hid_t fid = file_.get();
   if (!h5::link_exists(fid, "runs_config")) return std::vector<std::string>(runs_.size());
-  h5::Dataset cfg(h5::check_id(H5Dopen2(fid, "runs_config", H5P_DEFAULT), "cannot open /runs_config"));
+  h5::Dataset cfg(h5::open_dataset(fid, "runs_config"));
   h5::Datatype type(h5::check_id(H5Dget_type(cfg.get()), "cannot read the type of /runs_config"));
   return read_strings(cfg.get(), "", type.get(), runs_.size());
 }
@@ -385,7 +385,7 @@ const std::vector<std::pair<std::uint64_t, Event>>& ResultsSource::events() {
   std::vector<std::pair<std::uint64_t, Event>> out;
   const hid_t fid = file_.get();
   if (committed_events_ > 0) {
-    h5::Dataset events(h5::check_id(H5Dopen2(fid, "events", H5P_DEFAULT), "cannot open /events"));
+    h5::Dataset events(h5::open_dataset(fid, "events"));
     const hid_t d = events.get();
     const hsize_t n = committed_events_;
     const auto members = compound_members(d);
@@ -407,16 +407,16 @@ RunResult ResultsSource::read_run(std::size_t row) {
   const hid_t fid = file_.get();
   if (!opened_) {
     if (h5::link_exists(fid, "runs_config")) {
-      config_ = h5::Dataset(h5::check_id(H5Dopen2(fid, "runs_config", H5P_DEFAULT), "cannot open /runs_config"));
+      config_ = h5::open_dataset(fid, "runs_config");
       config_type_ = h5::Datatype(h5::check_id(H5Dget_type(config_.get()), "cannot read the type of /runs_config"));
     }
     for (const auto& m : layout_.metrics) {
       const std::string full = "metrics/" + m.name;
-      metrics_.emplace_back(h5::check_id(H5Dopen2(fid, full.c_str(), H5P_DEFAULT), "cannot open '/" + full + "'"));
+      metrics_.emplace_back(h5::open_dataset(fid, full));
     }
     for (const auto& t : layout_.trajectories) {
       const std::string full = "trajectories/" + t.name;
-      trajectories_.emplace_back(h5::check_id(H5Dopen2(fid, full.c_str(), H5P_DEFAULT), "cannot open '/" + full + "'"));
+      trajectories_.emplace_back(h5::open_dataset(fid, full));
     }
     opened_ = true;
   }

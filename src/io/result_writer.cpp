@@ -574,16 +574,16 @@ void ResultWriter::Impl::open_existing(const std::vector<std::uint64_t>& kept, h
   try {
     const hid_t root = file.get();
     make_types();
-    runs = h5::Dataset(h5::check_id(H5Dopen2(root, "runs", H5P_DEFAULT), "cannot open /runs"));
-    runs_config = h5::Dataset(h5::check_id(H5Dopen2(root, "runs_config", H5P_DEFAULT), "cannot open /runs_config"));
-    events = h5::Dataset(h5::check_id(H5Dopen2(root, "events", H5P_DEFAULT), "cannot open /events"));
+    runs = h5::open_dataset(root, "runs");
+    runs_config = h5::open_dataset(root, "runs_config");
+    events = h5::open_dataset(root, "events");
     for (const auto& m : layout.metrics) {
       const std::string full = "metrics/" + m.name;
-      metrics.emplace_back(h5::check_id(H5Dopen2(root, full.c_str(), H5P_DEFAULT), "cannot open '/" + full + "'"));
+      metrics.emplace_back(h5::open_dataset(root, full));
     }
     for (const auto& t : layout.trajectories) {
       const std::string full = "trajectories/" + t.name;
-      trajectories.emplace_back(h5::check_id(H5Dopen2(root, full.c_str(), H5P_DEFAULT), "cannot open '/" + full + "'"));
+      trajectories.emplace_back(h5::open_dataset(root, full));
     }
     if (cut_back) {
       // Rows after the last /runs row belong to a write that was killed before its commit: drop them

@@ -57,7 +57,6 @@ struct GmmFamily {
   const ContinuousTruth& truth;
 
   Model make_model() const { return GaussianMixture(std::get<GmmOptions>(config.model)); }
-  Data draw_real(std::size_t n, Rng& rng) const { return truth.draw(n, rng); }
 
   void record(int g, const Model& model, const FitReport& fit, Rng&, Recorder& rec) const {
     rec.set("heldout_log_likelihood", g, metrics::mean_log_likelihood(model, truth.heldout));
@@ -97,7 +96,6 @@ struct NgramFamily {
   const TextTruth& truth;
 
   Model make_model() const { return NgramModel(std::get<NgramOptions>(config.model), truth.vocab_size()); }
-  Data draw_real(std::size_t n, Rng& rng) const { return truth.draw(n, rng); }
 
   void record(int g, const Model& model, const FitReport&, Rng& rng, Recorder& rec) const {
     const auto unigram = model.unigram();
@@ -136,7 +134,7 @@ bool run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, co
   Data fixed_real;
   {
     Rng rng = stream_rng(seed, 0, Stream::mix);
-    Data real = fam.draw_real(n, rng);
+    Data real = fam.truth.draw(n, rng);
     if (const auto* mix = std::get_if<Mix>(&loop.anchoring); mix && !mix->fresh) {
       // The real rows/sentences arrive in uniformly random order, so a prefix is a uniform subset.
       fixed_real = real;
@@ -168,7 +166,7 @@ bool run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, co
       if (real_size > 0) {
         if (mix->fresh) {
           Rng mix_rng = stream_rng(seed, g + 1, Stream::mix);
-          next.add(fam.draw_real(real_size, mix_rng), kReal);
+          next.add(fam.truth.draw(real_size, mix_rng), kReal);
         } else {
           next.add(fixed_real, kReal);
         }

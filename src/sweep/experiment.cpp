@@ -412,7 +412,7 @@ Experiment load_impl(const std::string& path, const std::vector<std::string>& ov
     if (c == 0) {
       e.name = config.name;
       e.seed = config.master_seed;
-      e.replicates = static_cast<std::uint64_t>(run["experiment"]["replicates"].value_or<std::int64_t>(1));
+      e.replicates = replicates;  // validated by parse_run_config above
     }
     const TruthHandle truth = truths.get(config, run, config.master_seed);
     check_real_data_suffices(config, truth);

@@ -139,13 +139,21 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
   return (std::filesystem::path(base_dir) / path).lexically_normal().string();
 }
 
+/// `<section>.kind`: present, a string, one of `kinds` (it decides which other keys are allowed).
+std::string read_kind(const toml::table& t, const std::string& section, const std::vector<std::string>& kinds) {
+  const toml::node* kn = t.get("kind");
+  if (!kn) throw std::invalid_argument("missing key " + section + ".kind (one of: " + join(kinds) + ")");
+  if (!kn->is_string())
+    throw std::invalid_argument(section + ".kind = " + describe_value(*kn) + " is " + type_name(*kn) +
+                                ", but must be one of: " + join(kinds));
+  std::string k = kn->as_string()->get();
+  check_one_of(section + ".kind", k, kinds);
+  return k;
+}
+
 TruthConfig parse_truth(const toml::table* t, const std::string& base_dir) {
   if (!t) throw std::invalid_argument("missing section [truth] (truth.kind must be one of: " + join(kTruthKinds) + ")");
-  const toml::node* kn = t->get("kind");
-  if (!kn) throw std::invalid_argument("missing key truth.kind (one of: " + join(kTruthKinds) + ")");
-  if (!kn->is_string()) Section(t, "truth", kTruthGaussianKeys).wrong_type("kind", *kn, "one of: " + join(kTruthKinds));
-  const std::string k = kn->as_string()->get();
-  check_one_of("truth.kind", k, kTruthKinds);
+  const std::string k = read_kind(*t, "truth", kTruthKinds);
   const std::string ctx = " for truth.kind = \"" + k + "\"";
   if (k == "gaussian_mixture") {
     Section s(t, "truth", kTruthGaussianKeys, ctx);
@@ -215,12 +223,7 @@ GmmInit parse_init(const std::string& v) {
 
 ModelConfig parse_model(const toml::table* t) {
   if (!t) throw std::invalid_argument("missing section [model] (model.kind must be one of: " + join(kModelKinds) + ")");
-  const toml::node* kn = t->get("kind");
-  if (!kn) throw std::invalid_argument("missing key model.kind (one of: " + join(kModelKinds) + ")");
-  if (!kn->is_string())
-    throw std::invalid_argument("model.kind = " + describe_value(*kn) + ", but must be one of: " + join(kModelKinds));
-  const std::string k = kn->as_string()->get();
-  check_one_of("model.kind", k, kModelKinds);
+  const std::string k = read_kind(*t, "model", kModelKinds);
   const std::string ctx = " for model.kind = \"" + k + "\"";
   std::string error;
   if (k == "gaussian_mixture") {
