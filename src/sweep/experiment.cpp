@@ -18,6 +18,7 @@
 #include "core/rng.hpp"
 #include "metrics/registry.hpp"
 #include "sources/continuous_truth.hpp"
+#include "sources/zipf.hpp"
 #include "sources/text_corpus.hpp"
 #include "sweep/run_config.hpp"
 
@@ -171,9 +172,14 @@ class TruthCache {
       const auto& t = std::get<CsvTruthConfig>(c.truth);
       h = make_table_truth("csv " + t.path, read_csv(t.path, t.columns), t.heldout_fraction,
                            c.metrics.tail_probability, seed);
+    } else if (const auto* z = std::get_if<ZipfTruthConfig>(&c.truth)) {
+      h = z->mandelbrot ? make_zipf_mandelbrot_truth(z->vocab_size, z->exponent, z->offset, z->sentence_length,
+                                                     z->heldout_tokens, seed)
+                        : make_zipf_truth(z->vocab_size, z->exponent, z->sentence_length, z->heldout_tokens, seed);
     } else {
       const auto& t = std::get<TextTruthConfig>(c.truth);
-      h = make_text_truth(t.train, t.heldout);
+      h = t.heldout.empty() ? make_text_truth_split(t.train, t.heldout_fraction, seed)
+                            : make_text_truth(t.train, t.heldout);
     }
     cache_.emplace(key, h);
     return h;
@@ -186,7 +192,11 @@ class TruthCache {
 /// A finite real data set must hold a generation's worth of real data (drawn without replacement);
 /// checked here so that the error comes before any results file exists, not from inside a run.
 void check_real_data_suffices(const RunConfig& c, const TruthHandle& truth) {
-  const std::size_t n = c.loop.samples_per_generation;
+  // The largest real draw of a run: generation 0's, or a fresh real share under mix.
+  std::size_t n = c.loop.samples_at(0);
+  if (const auto* mix = std::get_if<Mix>(&c.loop.anchoring); mix && mix->fresh)
+    for (int g = 1; g <= c.loop.generations; ++g)
+      n = std::max(n, static_cast<std::size_t>(std::llround(mix->real_fraction * static_cast<double>(c.loop.samples_at(g)))));
   if (const auto* t = std::get_if<std::shared_ptr<const ContinuousTruth>>(&truth)) {
     const auto rows = static_cast<std::size_t>((*t)->train.rows());
     if (!(*t)->analytic && n > rows)
@@ -195,7 +205,7 @@ void check_real_data_suffices(const RunConfig& c, const TruthHandle& truth) {
                                   std::to_string(rows) + "; it must be ≤ " + std::to_string(rows));
   } else {
     const auto& text = *std::get<std::shared_ptr<const TextTruth>>(truth);
-    if (n > text.train.num_tokens())
+    if (!text.is_analytic() && n > text.train.num_tokens())
       throw std::invalid_argument("loop.samples_per_generation = " + std::to_string(n) + " tokens, but the real training text (" +
                                   text.description + ") has " + std::to_string(text.train.num_tokens()) +
                                   "; it must be ≤ " + std::to_string(text.train.num_tokens()));

@@ -1,6 +1,7 @@
 #include "sweep/run_config.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <set>
@@ -15,16 +16,23 @@ namespace {
 
 // Keys by section; kind-specific keys are listed with their kind for messages.
 const std::vector<std::string> kExperimentKeys = {"name", "generations", "replicates", "seed"};
-const std::vector<std::string> kTruthKinds = {"gaussian_mixture", "csv", "text_corpus"};
+const std::vector<std::string> kTruthKinds = {"gaussian_mixture", "csv", "text_corpus", "zipf", "zipf_mandelbrot"};
 const std::vector<std::string> kTruthGaussianKeys = {"kind", "weights", "means", "covariances", "heldout_samples"};
 const std::vector<std::string> kTruthCsvKeys = {"kind", "path", "columns", "heldout_fraction"};
-const std::vector<std::string> kTruthTextKeys = {"kind", "train", "heldout"};
+const std::vector<std::string> kTruthTextKeys = {"kind", "train", "heldout", "heldout_fraction"};
+const std::vector<std::string> kTruthZipfKeys = {"kind", "vocab_size", "exponent", "sentence_length", "heldout_tokens"};
+const std::vector<std::string> kTruthZipfMandelbrotKeys = {"kind",           "vocab_size",     "exponent",
+                                                           "offset",         "sentence_length", "heldout_tokens"};
 const std::vector<std::string> kModelKinds = {"gaussian_mixture", "ngram"};
-const std::vector<std::string> kModelGmmKeys = {"kind", "components", "covariance", "tol", "max_iter", "reg_covar", "init"};
+const std::vector<std::string> kModelGmmKeys = {"kind",      "components", "covariance", "tol",        "max_iter",
+                                                "reg_covar", "init",       "n_init",     "degenerate", "fit_covariance"};
 const std::vector<std::string> kModelNgramKeys = {"kind", "order", "smoothing", "add_k"};
+const std::vector<std::string> kAnchorings = {"replace", "mix", "accumulate", "accumulate_subsample", "augment"};
 const std::vector<std::string> kLoopKeys = {"samples_per_generation", "anchoring", "real_fraction", "real_source",
-                                            "temperature", "max_length"};
-const std::vector<std::string> kMetricsKeys = {"sample_size", "tail_rank", "tail_probability"};
+                                            "train_size", "synthetic_ratio", "temperature", "top_k", "top_p", "min_p",
+                                            "max_length"};
+const std::vector<std::string> kMetricsKeys = {"sample_size", "tail_rank", "tail_probability", "kl_samples",
+                                               "dcr_samples"};
 const std::vector<std::string> kSections = {"experiment", "truth", "model", "loop", "metrics", "sweep"};
 
 std::string type_name(const toml::node& n) {
@@ -208,16 +216,62 @@ TruthConfig parse_truth(const toml::table* t, const std::string& base_dir) {
     check_in_range("truth.heldout_fraction", c.heldout_fraction, 0, 0.9);
     return c;
   }
+  if (k == "zipf" || k == "zipf_mandelbrot") {
+    const bool zm = k == "zipf_mandelbrot";
+    Section s(t, "truth", zm ? kTruthZipfMandelbrotKeys : kTruthZipfKeys, ctx);
+    ZipfTruthConfig c;
+    c.mandelbrot = zm;
+    c.vocab_size = static_cast<std::size_t>(s.integer("vocab_size", std::nullopt, 1, 10'000'000));
+    c.exponent = s.number("exponent", std::nullopt);
+    check_positive("truth.exponent", c.exponent);
+    if (zm) {
+      c.offset = s.number("offset", std::nullopt);
+      if (!(c.offset > -1) || !std::isfinite(c.offset))
+        throw std::invalid_argument("truth.offset = " + format_number(c.offset) + ", but must be > -1 and finite");
+    }
+    c.sentence_length = static_cast<std::size_t>(s.integer("sentence_length", 20, 1, 1'000'000));
+    c.heldout_tokens = static_cast<std::size_t>(s.integer("heldout_tokens", 100'000, 1, 100'000'000));
+    return c;
+  }
   Section s(t, "truth", kTruthTextKeys, ctx);
   TextTruthConfig c;
   c.train = resolve(base_dir, s.string("train", std::nullopt));
-  c.heldout = resolve(base_dir, s.string("heldout", std::nullopt));
+  if (s.find("heldout")) {
+    c.heldout = resolve(base_dir, s.string("heldout", std::nullopt));
+    if (s.find("heldout_fraction"))
+      throw std::invalid_argument("truth.heldout_fraction is only used without truth.heldout (the held-out text is "
+                                  "then split off truth.train); give one of the two");
+  } else {
+    c.heldout_fraction = s.number("heldout_fraction", 0.1);
+    check_in_range("truth.heldout_fraction", c.heldout_fraction, 0, 0.9);
+  }
   return c;
+}
+
+/// loop.samples_per_generation: an integer ≥ 1, or a schedule of experiment.generations + 1 integers ≥ 1.
+void read_samples_per_generation(const Section& s, LoopConfig& loop) {
+  const toml::node* n = s.find("samples_per_generation");
+  if (!n || !n->is_array()) {
+    loop.samples_per_generation = static_cast<std::size_t>(s.integer("samples_per_generation", std::nullopt, 1));
+    return;
+  }
+  const std::string expected = "an integer ≥ 1 or an array of experiment.generations + 1 = " +
+                               std::to_string(loop.generations + 1) + " integers ≥ 1 (n_0 … n_G)";
+  const toml::array& a = *n->as_array();
+  if (a.size() != static_cast<std::size_t>(loop.generations) + 1)
+    throw std::invalid_argument("loop.samples_per_generation has " + std::to_string(a.size()) +
+                                " values, but must be " + expected);
+  for (const auto& e : a) {
+    if (!e.is_integer() || e.as_integer()->get() < 1) s.wrong_type("samples_per_generation", *n, expected);
+    loop.schedule.push_back(static_cast<std::size_t>(e.as_integer()->get()));
+  }
+  loop.samples_per_generation = loop.schedule.front();
 }
 
 GmmInit parse_init(const std::string& v) {
   if (v == "kmeans") return GmmInit::kmeans;
   if (v == "k-means++") return GmmInit::kmeans_pp;
+  if (v == "previous") return GmmInit::previous;
   return GmmInit::random;
 }
 
@@ -237,20 +291,33 @@ ModelConfig parse_model(const toml::table* t) {
     o.max_iter = static_cast<int>(s.integer("max_iter", 100, 1, 1000000));
     o.reg_covar = s.number("reg_covar", 1e-6);
     check_nonnegative("model.reg_covar", o.reg_covar);
-    o.init = parse_init(s.string("init", "kmeans", {"kmeans", "k-means++", "random"}));
-    if (!o.IsValid(&error)) throw std::invalid_argument(error);
+    o.init = parse_init(s.string("init", "kmeans", {"kmeans", "k-means++", "random", "previous"}));
+    o.n_init = static_cast<int>(s.integer("n_init", 1, 1, 1000));
+    const std::string degenerate = s.string("degenerate", "keep", {"keep", "drop", "reseed"});
+    o.degenerate = degenerate == "keep"   ? DegeneratePolicy::keep
+                   : degenerate == "drop" ? DegeneratePolicy::drop
+                                          : DegeneratePolicy::reseed;
+    if (const toml::node* fc = s.find("fit_covariance")) {
+      if (!fc->is_boolean()) s.wrong_type("fit_covariance", *fc, "true or false");
+      o.fit_covariance = fc->as_boolean()->get();
+    }
+    // With fit_covariance = false the loop holds the covariance at the truth's (known only once the
+    // truth is loaded); validate the other options with a placeholder.
+    GmmOptions check = o;
+    if (!o.fit_covariance) check.fixed_covariance = Eigen::MatrixXd::Identity(1, 1);
+    if (!check.IsValid(&error)) throw std::invalid_argument(error);
     return o;
   }
   Section s(t, "model", kModelNgramKeys, ctx);
   NgramOptions o;
   o.order = static_cast<int>(s.integer("order", 2, 1, 5));
-  const std::string sm = s.string("smoothing", "mle", {"mle", "add_k"});
-  o.smoothing = sm == "mle" ? Smoothing::mle : Smoothing::add_k;
+  const std::string sm = s.string("smoothing", "mle", {"mle", "add_k", "kneser_ney"});
+  o.smoothing = sm == "mle" ? Smoothing::mle : sm == "add_k" ? Smoothing::add_k : Smoothing::kneser_ney;
   o.k = s.number("add_k", sm == "add_k" ? 1.0 : 0.0);
   if (o.smoothing == Smoothing::add_k) check_positive("model.add_k", o.k);
   else if (s.find("add_k") && o.k != 0)
     throw std::invalid_argument("model.add_k = " + format_number(o.k) +
-                                " is only used with model.smoothing = \"add_k\" (model.smoothing is \"mle\")");
+                                " is only used with model.smoothing = \"add_k\" (model.smoothing is \"" + sm + "\")");
   if (!o.IsValid(&error)) throw std::invalid_argument(error);
   return o;
 }
@@ -297,6 +364,7 @@ const std::vector<std::string>& known_keys() {
     add("truth", kTruthGaussianKeys);
     add("truth", kTruthCsvKeys);
     add("truth", kTruthTextKeys);
+    add("truth", kTruthZipfMandelbrotKeys);
     add("model", kModelGmmKeys);
     add("model", kModelNgramKeys);
     add("loop", kLoopKeys);
@@ -330,42 +398,78 @@ RunConfig parse_run_config(const toml::table& table, const std::string& base_dir
   c.model = parse_model(table["model"].as_table());
   {
     Section s(table["loop"].as_table(), "loop", kLoopKeys);
-    c.loop.samples_per_generation = static_cast<std::size_t>(s.integer("samples_per_generation", std::nullopt, 1));
-    const std::string anchoring = s.string("anchoring", "replace", {"replace", "mix"});
-    // real_fraction / real_source are read (and checked) whatever the anchoring, so that one file can
-    // sweep loop.anchoring; they take effect only under mix.
+    read_samples_per_generation(s, c.loop);
+    const std::string anchoring = s.string("anchoring", "replace", kAnchorings);
+    // The options of every anchoring are read (and checked) whatever the anchoring, so that one file can
+    // sweep loop.anchoring; each takes effect only under its own anchoring.
     Mix m;
     m.real_fraction = s.number("real_fraction", anchoring == "mix" ? std::nullopt : std::optional<double>(0.0));
     check_in_range("loop.real_fraction", m.real_fraction, 0, 1);
     m.fresh = s.string("real_source", "fresh", {"fresh", "fixed"}) == "fresh";
+    AccumulateSubsample sub;
+    sub.train_size = static_cast<std::size_t>(s.integer("train_size", 0, 0));
+    Augment aug;
+    aug.synthetic_ratio = s.number("synthetic_ratio", 1.0);
+    check_in_range("loop.synthetic_ratio", aug.synthetic_ratio, 0, 1000);
     if (anchoring == "mix") c.loop.anchoring = m;
+    else if (anchoring == "accumulate") c.loop.anchoring = Accumulate{};
+    else if (anchoring == "accumulate_subsample") c.loop.anchoring = sub;
+    else if (anchoring == "augment") c.loop.anchoring = aug;
     else c.loop.anchoring = Replace{};
+    if (anchoring == "mix" && !m.fresh)
+      for (int g = 1; g <= c.loop.generations; ++g)
+        if (std::llround(m.real_fraction * static_cast<double>(c.loop.samples_at(g))) >
+            static_cast<long long>(c.loop.samples_at(0)))
+          throw std::invalid_argument("loop.real_fraction × loop.samples_per_generation at generation " +
+                                      std::to_string(g) + " exceeds the " + std::to_string(c.loop.samples_at(0)) +
+                                      " real units of generation 0, which loop.real_source = \"fixed\" reuses");
     c.loop.controls.temperature = s.number("temperature", 1.0);
     check_positive("loop.temperature", c.loop.controls.temperature);
     c.loop.controls.max_length = static_cast<int>(s.integer("max_length", 200, 1, 1000000));
+    c.loop.controls.top_k = static_cast<int>(s.integer("top_k", 0, 0, 100'000'000));
+    c.loop.controls.top_p = s.number("top_p", 1.0);
+    if (!(c.loop.controls.top_p > 0 && c.loop.controls.top_p <= 1))
+      throw std::invalid_argument("loop.top_p = " + format_number(c.loop.controls.top_p) + ", but must be in (0, 1]");
+    c.loop.controls.min_p = s.number("min_p", 0.0);
+    check_in_range("loop.min_p", c.loop.controls.min_p, 0, 1);
   }
   {
     Section s(table["metrics"].as_table(), "metrics", kMetricsKeys);
     c.metrics.sample_size = static_cast<std::size_t>(s.integer("sample_size", 0, 0));
     c.metrics.tail_rank = static_cast<std::size_t>(s.integer("tail_rank", 1000, 0));
+    c.metrics.kl_samples = static_cast<std::size_t>(s.integer("kl_samples", 10000, 0, 100'000'000));
+    c.metrics.dcr_samples = static_cast<std::size_t>(s.integer("dcr_samples", 1000, 0, 10'000'000));
     c.metrics.tail_probability = s.number("tail_probability", 0.005);
     if (!(c.metrics.tail_probability > 0 && c.metrics.tail_probability < 0.5))
       throw std::invalid_argument("metrics.tail_probability = " + format_number(c.metrics.tail_probability) +
                                   ", but must be in (0, 0.5)");
   }
-  if (const auto* gmm = std::get_if<GmmOptions>(&c.model);
-      gmm && c.loop.samples_per_generation < static_cast<std::size_t>(gmm->components))
-    throw std::invalid_argument("loop.samples_per_generation = " + std::to_string(c.loop.samples_per_generation) +
-                                ", but must be ≥ model.components = " + std::to_string(gmm->components) +
-                                " (EM needs at least one sample per component)");
+  if (const auto* gmm = std::get_if<GmmOptions>(&c.model)) {
+    const SamplingControls& sc = c.loop.controls;
+    if (sc.top_k != 0 || sc.top_p != 1.0 || sc.min_p != 0.0)
+      throw std::invalid_argument("loop.top_k / loop.top_p / loop.min_p truncate a categorical next-token "
+                                  "distribution and apply to model.kind = \"ngram\" only; a Gaussian mixture's "
+                                  "generation control is loop.temperature (covariances × τ²)");
+    // Every training set must hold at least one row per component.
+    std::size_t smallest = c.loop.samples_per_generation;
+    for (auto n : c.loop.schedule) smallest = std::min(smallest, n);
+    if (const auto* sub = std::get_if<AccumulateSubsample>(&c.loop.anchoring); sub && sub->train_size)
+      smallest = std::min(smallest, sub->train_size);
+    if (smallest < static_cast<std::size_t>(gmm->components))
+      throw std::invalid_argument("loop.samples_per_generation = " + std::to_string(smallest) +
+                                  (std::holds_alternative<AccumulateSubsample>(c.loop.anchoring) ? " (or loop.train_size)" : "") +
+                                  ", but must be ≥ model.components = " + std::to_string(gmm->components) +
+                                  " (EM needs at least one sample per component)");
+  }
   // Cross-section consistency: the model family must match the truth's data type.
-  const bool text_truth = std::holds_alternative<TextTruthConfig>(c.truth);
+  const bool text_truth = std::holds_alternative<TextTruthConfig>(c.truth) || std::holds_alternative<ZipfTruthConfig>(c.truth);
   const bool ngram = std::holds_alternative<NgramOptions>(c.model);
   if (text_truth != ngram)
     throw std::invalid_argument(std::string("model.kind = \"") + (ngram ? "ngram" : "gaussian_mixture") +
                                 "\" cannot be trained on truth.kind = \"" +
-                                (text_truth ? "text_corpus" : "gaussian_mixture/csv") +
-                                "\"; allowed pairs: ngram with text_corpus, gaussian_mixture with gaussian_mixture or csv");
+                                (text_truth ? "text_corpus/zipf/zipf_mandelbrot" : "gaussian_mixture/csv") +
+                                "\"; allowed pairs: ngram with text_corpus, zipf or zipf_mandelbrot; gaussian_mixture "
+                                "with gaussian_mixture or csv");
   return c;
 }
 

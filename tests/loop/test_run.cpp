@@ -22,10 +22,18 @@ MeanSe mean_se(const std::vector<double>& x) {
   return {m, std::sqrt(ss / (n - 1) / n)};
 }
 
+RunIdentity identity(std::uint64_t replicate) { return {replicate, 0x1234, replicate, run_seed(99, 0x1234, replicate)}; }
+
 /// A 1-D Gaussian truth N(0, sigma2).
 std::shared_ptr<const ContinuousTruth> gaussian_truth(double sigma2) {
   return make_gaussian_truth(Eigen::VectorXd::Ones(1), Eigen::MatrixXd::Zero(1, 1), {Eigen::MatrixXd::Constant(1, 1, sigma2)},
                              1000, 0.005, 11);
+}
+
+/// A d-dimensional Gaussian truth N(0, sigma2 I).
+std::shared_ptr<const ContinuousTruth> isotropic_truth(int d, double sigma2) {
+  return make_gaussian_truth(Eigen::VectorXd::Ones(1), Eigen::MatrixXd::Zero(1, d),
+                             {sigma2 * Eigen::MatrixXd::Identity(d, d)}, 1000, 0.005, 11);
 }
 
 RunConfig gmm_config(std::size_t n, int generations, double reg_covar) {
@@ -37,7 +45,26 @@ RunConfig gmm_config(std::size_t n, int generations, double reg_covar) {
   c.truth = GaussianTruthConfig{};
   c.loop.generations = generations;
   c.loop.samples_per_generation = n;
+  c.metrics.dcr_samples = 0;
   return c;
+}
+
+/// ‖μ_g‖² per generation over R replicates, from the gmm_means trajectory of a K = 1 model.
+std::vector<std::vector<double>> mean_norm2(const RunConfig& c, const std::shared_ptr<const ContinuousTruth>& truth, int R) {
+  const auto G = static_cast<std::size_t>(c.loop.generations);
+  std::vector<std::vector<double>> out(G + 1);
+  for (int r = 0; r < R; ++r) {
+    const RunResult res = run_generations(c, truth, identity(static_cast<std::uint64_t>(r)));
+    REQUIRE(res.status == RunStatus::done);
+    const auto& t = res.trajectories.at("gmm_means");
+    const std::size_t d = t.shape.back();
+    for (std::size_t g = 0; g <= G; ++g) {
+      double s = 0;
+      for (std::size_t a = 0; a < d; ++a) s += t.values[g * d + a] * t.values[g * d + a];
+      out[g].push_back(s);
+    }
+  }
+  return out;
 }
 
 /// A text truth whose sentences are single tokens with the given type counts (ids = ranks).
@@ -67,7 +94,6 @@ RunConfig ngram_config(int order, std::size_t tokens, int generations) {
   return c;
 }
 
-RunIdentity identity(std::uint64_t replicate) { return {replicate, 0x1234, replicate, run_seed(99, 0x1234, replicate)}; }
 
 }  // namespace
 
@@ -221,5 +247,115 @@ TEST_SUITE("loop/run") {
     CHECK(r.events.back().kind == "interrupted");
     std::atomic<bool> go{false};
     CHECK(run_generations(c, truth, identity(0), &go).status == RunStatus::done);
+  }
+
+  // Gerstgrasser et al. 2024 (§2, Theorem 1) and Kazdan et al. 2024: for K = 1 with the covariance
+  // held at the truth's, the fitted mean after g generations has exactly
+  //   replace:    E‖μ_g‖² = (g+1) d σ²/n          (a random walk: each refit adds σ²/n per dimension)
+  //   accumulate: E‖μ_g‖² = (d σ²/n) Σ_{j=1}^{g+1} 1/j²  (μ_g = μ_{g-1} + (ȳ_g − μ_{g-1})/(g+1))
+  // and with the full MLE under replace E‖μ_g‖² = (d σ²/n)(1 + Σ_{k=1}^{g} ((n−1)/n)^k).
+  // Each check: |mean − theory| < 4 SE over R replicates (two-sided false-alarm rate 6.3e-5 per check,
+  // < 2e-3 over the 27 checks of this test case).
+  TEST_CASE("anchoring: fitted-mean drift follows Gerstgrasser et al.'s exact formulas") {
+    const int d = 2, G = 8, R = 3000;
+    const double sigma2 = 2, n = 10;
+    const auto truth = isotropic_truth(d, sigma2);
+    RunConfig c = gmm_config(10, G, 0.0);
+    auto fixed = std::get<GmmOptions>(c.model);
+    fixed.fit_covariance = false;
+    auto check = [&](const char* what, const std::vector<std::vector<double>>& mu2, auto theory) {
+      for (int g = 0; g <= G; ++g) {
+        const MeanSe m = mean_se(mu2[static_cast<std::size_t>(g)]);
+        const double e = theory(g);
+        INFO(what << " generation " << g << ": E|mu|^2 " << m.mean << " ± " << m.se << ", theory " << e);
+        CHECK(std::abs(m.mean - e) < 4 * m.se);
+      }
+    };
+    SUBCASE("replace, covariance held") {
+      c.model = fixed;
+      check("replace", mean_norm2(c, truth, R), [&](int g) { return (g + 1) * d * sigma2 / n; });
+    }
+    SUBCASE("accumulate, covariance held") {
+      c.model = fixed;
+      c.loop.anchoring = Accumulate{};
+      check("accumulate", mean_norm2(c, truth, R), [&](int g) {
+        double s = 0;
+        for (int j = 1; j <= g + 1; ++j) s += 1.0 / (j * j);
+        return d * sigma2 / n * s;
+      });
+    }
+    SUBCASE("replace, full MLE") {
+      check("replace MLE", mean_norm2(c, truth, R), [&](int g) {
+        double s = 1;
+        for (int k = 1; k <= g; ++k) s += std::pow((n - 1) / n, k);
+        return d * sigma2 / n * s;
+      });
+    }
+  }
+
+  TEST_CASE("anchoring: accumulate_subsample drifts more than accumulate and less than replace") {
+    // Kazdan et al. 2024: subsampling a fixed training size from the growing pool sits between the two.
+    // At generation 12: replace 13·dσ²/n = 2.6, accumulate 0.31 (d = 2, σ² = 1, n = 10); the checks
+    // keep 4 SE of both means away (false-alarm rate < 1e-4).
+    const auto truth = isotropic_truth(2, 1.0);
+    RunConfig c = gmm_config(10, 12, 0.0);
+    auto o = std::get<GmmOptions>(c.model);
+    o.fit_covariance = false;
+    c.model = o;
+    auto last = [&](const Anchoring& a) {
+      c.loop.anchoring = a;
+      return mean_se(mean_norm2(c, truth, 1500).back());
+    };
+    const MeanSe rep = last(Replace{}), acc = last(Accumulate{}), sub = last(AccumulateSubsample{10});
+    INFO("replace " << rep.mean << " ± " << rep.se << ", subsample " << sub.mean << " ± " << sub.se << ", accumulate "
+                    << acc.mean << " ± " << acc.se);
+    CHECK(sub.mean - 4 * sub.se > acc.mean + 4 * acc.se);
+    CHECK(sub.mean + 4 * sub.se < rep.mean - 4 * rep.se);
+  }
+
+  TEST_CASE("anchoring: training-set sizes, real share and synthetic age of every mode") {
+    const auto truth = gaussian_truth(1);
+    RunConfig c = gmm_config(100, 4, 1e-6);
+    auto metric = [](const RunResult& r, const char* name, std::size_t g) { return r.metrics.at(name)[g]; };
+    SUBCASE("accumulate: everything so far") {
+      c.loop.anchoring = Accumulate{};
+      const RunResult r = run_generations(c, truth, identity(0));
+      for (std::size_t g = 0; g <= 4; ++g) {
+        CHECK(metric(r, "training_size", g) == 100.0 * static_cast<double>(g + 1));
+        CHECK(metric(r, "real_fraction", g) == doctest::Approx(1.0 / static_cast<double>(g + 1)));
+        // synthetic data of generations 0..g-1, n each: mean age (1 + … + g)/g = (g + 1)/2
+        if (g > 0) CHECK(metric(r, "synthetic_age", g) == doctest::Approx((static_cast<double>(g) + 1) / 2));
+      }
+    }
+    SUBCASE("accumulate_subsample: fixed size drawn from the pool") {
+      c.loop.anchoring = AccumulateSubsample{60};
+      const RunResult r = run_generations(c, truth, identity(0));
+      for (std::size_t g = 0; g <= 4; ++g) CHECK(metric(r, "training_size", g) == 60.0);
+      CHECK(metric(r, "real_fraction", 0) == 1.0);
+      CHECK(metric(r, "real_fraction", 4) < 1.0);
+    }
+    SUBCASE("augment: the real set plus ratio × n synthetic") {
+      c.loop.anchoring = Augment{0.5};
+      const RunResult r = run_generations(c, truth, identity(0));
+      for (std::size_t g = 1; g <= 4; ++g) {
+        CHECK(metric(r, "training_size", g) == 150.0);
+        CHECK(metric(r, "real_fraction", g) == doctest::Approx(100.0 / 150.0));
+        CHECK(metric(r, "synthetic_age", g) == 1.0);
+      }
+    }
+    SUBCASE("a sample-size schedule") {
+      c.loop.schedule = {100, 80, 60, 40, 20};
+      c.loop.anchoring = Mix{0.5, false};
+      const RunResult r = run_generations(c, truth, identity(0));
+      for (std::size_t g = 0; g <= 4; ++g) CHECK(metric(r, "training_size", g) == static_cast<double>(c.loop.schedule[g]));
+      CHECK(metric(r, "real_fraction", 3) == 0.5);
+    }
+    SUBCASE("text: accumulate counts tokens") {
+      const auto text = unigram_truth({50, 30, 20, 10, 5, 5});
+      RunConfig t = ngram_config(1, 40, 3);
+      t.loop.anchoring = Accumulate{};
+      const RunResult r = run_generations(t, text, identity(0));
+      for (std::size_t g = 0; g <= 3; ++g) CHECK(metric(r, "training_size", g) == 40.0 * static_cast<double>(g + 1));
+    }
   }
 }

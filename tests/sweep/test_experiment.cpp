@@ -171,6 +171,41 @@ loop.anchoring = ["replace", "mix"]
     CHECK(sweep::load_experiment(p, {"experiment.replicates=3"}).digest != a.digest);
   }
 
+  TEST_CASE("new anchorings, a schedule and analytic text truths parse to their typed form") {
+    TempDir d;
+    std::string text = kGaussian;
+    auto edit = [&](const std::string& from, const std::string& to) { text.replace(text.find(from), from.size(), to); };
+    edit("anchoring = \"replace\"", "anchoring = \"accumulate_subsample\"\ntrain_size = 30");
+    edit("samples_per_generation = 50", "samples_per_generation = [50, 40, 30, 20]");
+    const auto e = sweep::load_experiment(d.write("a.toml", text));
+    const LoopConfig& loop = e.runs.front().config.loop;
+    REQUIRE(std::holds_alternative<AccumulateSubsample>(loop.anchoring));
+    CHECK(std::get<AccumulateSubsample>(loop.anchoring).train_size == 30);
+    CHECK(loop.samples_at(0) == 50);
+    CHECK(loop.samples_at(3) == 20);
+    const auto z = sweep::load_experiment(d.write("z.toml", R"(
+[experiment]
+generations = 2
+[truth]
+kind = "zipf"
+vocab_size = 50
+exponent = 1.2
+[model]
+kind = "ngram"
+order = 1
+smoothing = "kneser_ney"
+[loop]
+samples_per_generation = 1000
+top_k = 10
+top_p = 0.9
+)"));
+    const RunConfig& c = z.runs.front().config;
+    CHECK(std::get<ZipfTruthConfig>(c.truth).vocab_size == 50);
+    CHECK(std::get<NgramOptions>(c.model).smoothing == Smoothing::kneser_ney);
+    CHECK(c.loop.controls.top_k == 10);
+    CHECK(c.loop.controls.top_p == 0.9);
+  }
+
   TEST_CASE("bad input: one clear message naming the file, the key, the value and what is allowed") {
     TempDir d;
     auto with = [&](const std::string& name, const std::string& from, const std::string& to) {
@@ -200,7 +235,7 @@ loop.anchoring = ["replace", "mix"]
     }
     SUBCASE("unknown kind lists the allowed ones") {
       const auto msg = error_of(with("k.toml", "anchoring = \"replace\"", "anchoring = \"keep\""));
-      CHECK(contains(msg, "loop.anchoring = \"keep\", but must be one of: replace | mix"));
+      CHECK(contains(msg, "loop.anchoring = \"keep\", but must be one of: replace | mix | accumulate | accumulate_subsample | augment"));
     }
     SUBCASE("empty sweep axis") {
       CHECK(contains(error_of(d.write("e.toml", std::string(kGaussian) + "[sweep]\n\"loop.samples_per_generation\" = []\n")),
@@ -282,6 +317,45 @@ samples_per_generation = 5
 )"));
       CHECK(contains(msg, "loop.samples_per_generation = 5, but the real training rows"));
       CHECK(contains(msg, "it must be ≤ 4"));
+    }
+    SUBCASE("a schedule must have G + 1 sizes") {
+      const auto msg = error_of(with("sch.toml", "samples_per_generation = 50", "samples_per_generation = [50, 40]"));
+      CHECK(contains(msg, "loop.samples_per_generation has 2 values, but must be an integer ≥ 1 or an array of "
+                          "experiment.generations + 1 = 4 integers ≥ 1"));
+    }
+    SUBCASE("a fixed real subset cannot outgrow generation 0's data") {
+      const auto msg = error_of(with("fix.toml", "samples_per_generation = 50\nanchoring = \"replace\"\nreal_fraction = 0.1",
+                                     "anchoring = \"mix\"\nreal_fraction = 1.0\nreal_source = \"fixed\"\n"
+                                     "samples_per_generation = [10, 20, 20, 20]"));
+      CHECK(contains(msg, "exceeds the 10 real units of generation 0"));
+    }
+    SUBCASE("truncated sampling is for n-grams only") {
+      const auto msg = error_of(with("tk.toml", "anchoring = \"replace\"", "anchoring = \"replace\"\ntop_k = 5"));
+      CHECK(contains(msg, "apply to model.kind = \"ngram\" only"));
+    }
+    SUBCASE("top_p out of range") {
+      const auto msg = error_of(with("tp.toml", "anchoring = \"replace\"", "anchoring = \"replace\"\ntop_p = 0"));
+      CHECK(contains(msg, "loop.top_p = 0, but must be in (0, 1]"));
+    }
+    SUBCASE("degenerate policy lists the allowed ones") {
+      const auto msg = error_of(with("dg.toml", "components = 1", "components = 1\ndegenerate = \"ignore\""));
+      CHECK(contains(msg, "model.degenerate = \"ignore\", but must be one of: keep | drop | reseed"));
+    }
+    SUBCASE("zipf truth parameters") {
+      const auto msg = error_of(d.write("z.toml", R"(
+[experiment]
+generations = 1
+[truth]
+kind = "zipf_mandelbrot"
+vocab_size = 100
+exponent = 1.1
+offset = -2
+[model]
+kind = "ngram"
+[loop]
+samples_per_generation = 10
+)"));
+      CHECK(contains(msg, "truth.offset = -2, but must be > -1"));
     }
     SUBCASE("TOML syntax error gives the line") {
       CHECK(contains(error_of(d.write("x.toml", "[experiment]\ngenerations = = 3\n")), "line 2"));
