@@ -168,8 +168,14 @@ struct NgramFamily {
 
     const auto freq = metrics::rank_frequency(sample, ranks);
     std::copy(freq.begin(), freq.end(), rec.trajectory("rank_frequency", {metrics::kRankGridSize}, g));
+    // Σ_{w ≥ r_j} p(w) for the ascending grid, in one backward pass over the unigram distribution.
     double* tail = rec.trajectory("tail_mass_by_rank", {metrics::kRankGridSize}, g);
-    for (std::size_t j = 0; j < ranks.size(); ++j) tail[j] = metrics::tail_mass_beyond_rank(unigram, ranks[j]);
+    double suffix = 0;
+    std::size_t w = unigram.size();
+    for (std::size_t j = ranks.size(); j-- > 0;) {
+      for (; w > ranks[j]; --w) suffix += unigram[w - 1];
+      tail[j] = w == ranks[j] ? suffix : 0.0;
+    }
     double* head = rec.trajectory("unigram_head", {metrics::kUnigramHeadSize}, g);
     for (std::size_t i = 0; i < metrics::kUnigramHeadSize && i < unigram.size(); ++i) head[i] = unigram[i];
   }

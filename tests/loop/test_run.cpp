@@ -358,4 +358,29 @@ TEST_SUITE("loop/run") {
       for (std::size_t g = 0; g <= 3; ++g) CHECK(metric(r, "training_size", g) == 40.0 * static_cast<double>(g + 1));
     }
   }
+
+  TEST_CASE("n-gram trajectories: tail mass on the rank grid, the unigram head, the rank-frequency curve") {
+    const auto truth = unigram_truth({50, 30, 20, 10, 5, 5});
+    RunConfig c = ngram_config(1, 60, 3);
+    c.metrics.tail_rank = 3;  // r_5 = round(10^0.5) = 3 on the grid
+    const RunResult r = run_generations(c, truth, identity(2));
+    REQUIRE(r.status == RunStatus::done);
+    const auto& tail = r.trajectories.at("tail_mass_by_rank");
+    const auto& head = r.trajectories.at("unigram_head");
+    const auto& freq = r.trajectories.at("rank_frequency");
+    REQUIRE(tail.shape == std::vector<std::uint64_t>{71});
+    REQUIRE(head.shape == std::vector<std::uint64_t>{64});
+    for (std::size_t g = 0; g <= 3; ++g) {
+      const double* t = tail.values.data() + g * 71;
+      const double* h = head.values.data() + g * 64;
+      CHECK(t[5] == doctest::Approx(r.metrics.at("tail_mass")[g]).epsilon(1e-12));
+      CHECK(t[0] == doctest::Approx(1 - h[0]).epsilon(1e-12));  // r_0 = 1: everything but type 0
+      CHECK(t[20] == 0.0);                                      // r_20 = 100 > V = 6
+      double sum = 0;
+      for (int i = 0; i < 6; ++i) sum += h[i];
+      CHECK(sum == doctest::Approx(1.0));
+      CHECK(std::isnan(h[6]));  // beyond V
+      CHECK(freq.values[g * 71] >= freq.values[g * 71 + 9]);  // non-increasing in rank
+    }
+  }
 }
