@@ -1,13 +1,17 @@
 #pragma once
-// n-gram language model over integer token ids with sentence boundaries, MLE or add-k estimates,
-// and exact ancestral sampling of whole sentences.
+// n-gram language model over integer token ids with sentence boundaries, MLE, add-k or interpolated
+// modified Kneser–Ney estimates, and exact ancestral sampling of whole sentences (with temperature,
+// top-k, nucleus and min-p truncation).
 //
 // Storage (after fit, KenLM-like flat arrays; see ngram_model.cpp for the counting pass):
 //   contexts   C sorted packed context keys (n−1 symbols of ⌈log2(V+2)⌉ bits each, oldest first),
 //              found by an open-addressing hash (linear probing, load ≤ 1/2);
 //   entries    per context a contiguous, token-sorted range of (next token, cumulative count,
 //              index of the context that follows) — sampling walks context → entry → context
-//              without hashing; EOS entries point back to the sentence-start context.
+//              without hashing; EOS entries point back to the sentence-start context;
+//   kneser_ney additionally keeps, per order k = 1..n, the adjusted (continuation) counts of the
+//              k-grams grouped by their (k−1)-symbol context, with per-context totals and back-off mass
+//              (order n shares the contexts and entries above).
 
 #include <cstdint>
 #include <span>
@@ -21,12 +25,18 @@
 
 namespace collapse {
 
-enum class Smoothing { mle, add_k };
+/// Estimator of p(w | h). Config values (model.smoothing): "mle" | "add_k" | "kneser_ney".
+enum class Smoothing {
+  mle,         ///< relative frequency c(h,w) / c(h) (SLP3 ch. 3)
+  add_k,       ///< (c(h,w) + k) / (c(h) + k (V + 1))
+  kneser_ney,  ///< interpolated modified Kneser–Ney (Chen & Goodman 1998 §3.5), see NgramModel
+};
 
 struct NgramOptions {
   int order = 2;                         ///< n ∈ [1, 5] (1 = unigram)
   Smoothing smoothing = Smoothing::mle;  ///< add_k: p(w|h) = (c(h,w) + k) / (c(h) + k (V + 1))
-  double k = 0.0;                        ///< add-k pseudo-count: finite, ≥ 0; > 0 when smoothing = add_k
+  double k = 0.0;                        ///< add-k pseudo-count: finite, ≥ 0; > 0 when smoothing = add_k;
+                                         ///< ignored by mle and kneser_ney
   /// Ceres-style validation; messages use the config keys "model.order" and "model.add_k",
   /// e.g. "model.order = 7, but must be in [1, 5]".
   /// @return false and a message naming the field if invalid (error may be null).
@@ -43,13 +53,40 @@ struct HeldoutScore {
 
 /// Order-n model. Internally the end-of-sentence token is id V and the begin-of-sentence pad id V+1;
 /// contexts at a sentence start are padded with BOS. EOS is a predictable outcome, BOS is not.
-/// Estimates follow Jurafsky & Martin, SLP3 ch. 3 (relative-frequency MLE; Laplace / add-k smoothing).
+/// Estimates follow Jurafsky & Martin, SLP3 ch. 3 (relative-frequency MLE; Laplace / add-k smoothing)
+/// and Chen & Goodman 1998, "An Empirical Study of Smoothing Techniques for Language Modeling",
+/// TR-10-98 §3.5 (interpolated modified Kneser–Ney):
+///
+///   p_k(w | h) = [a_k(h w) − D_k(a_k(h w))]⁺ / A_k(h) + G_k(h) / A_k(h) · p_{k−1}(w | h⁻),   k = n … 1,
+///   p_0(w)     = 1 / (V + 1)   (uniform over the V types and EOS; BOS is never predicted),
+///
+/// with h⁻ = h without its oldest symbol, A_k(h) = Σ_w a_k(h w), G_k(h) = D_k1 N1(h·) + D_k2 N2(h·) +
+/// D_k3+ N3+(h·) (N_i(h·) = number of w with a_k(h w) = i, resp. ≥ 3), and p_k(w | h) = p_{k−1}(w | h⁻)
+/// when the context h was never seen at order k (A_k(h) = 0). Adjusted counts a_k: the raw count at the
+/// highest order k = n and for k-grams that start with BOS (nothing can precede BOS; as in KenLM);
+/// otherwise the continuation count N1+(· h w) = number of distinct symbols seen before h w.
+/// Discounts per order from the count-of-counts n_i of that order's adjusted counts (Chen & Goodman
+/// eq. 26): Y = n1/(n1 + 2 n2), D1 = 1 − 2Y n2/n1, D2 = 2 − 3Y n3/n2, D3+ = 3 − 4Y n4/n3.
+/// Fallback (see kn_discounts): when some n_i (i = 1..4) is 0 or a D_i is not finite or outside
+/// (0, i] (D3+: (0, 3]) — common on collapsed synthetic data — the order uses absolute discounting
+/// D1 = D2 = D3+ = Y (Ney, Essen & Kneser 1994) if n1, n2 > 0, else the fixed D = 0.5, 1, 1.5, and fit()
+/// records an event "kn_discount_fallback". Both keep every D_i in (0, i], so each p_k is a distribution
+/// over the V + 1 outcomes with p > 0 everywhere.
 ///
 /// A model that has not been fitted, or was fitted on a corpus with no sentences, is *empty*: it
 /// generates nothing, prob() is 0 everywhere, unigram() is all zeros.
 /// Not thread-safe for concurrent fit(); the const members may be called concurrently.
 class NgramModel {
  public:
+  /// Discounts of one order of a Kneser–Ney model and the count-of-counts they came from.
+  struct KnDiscounts {
+    double d1 = 0;      ///< D1 ∈ (0, 1]: subtracted from adjusted counts equal to 1
+    double d2 = 0;      ///< D2 ∈ (0, 2]: from counts equal to 2
+    double d3plus = 0;  ///< D3+ ∈ (0, 3]: from counts ≥ 3
+    std::uint64_t n1 = 0, n2 = 0, n3 = 0, n4 = 0;  ///< number of k-grams with adjusted count 1, 2, 3, 4
+    bool fallback = false;  ///< true if the Chen & Goodman estimates were replaced (see class comment)
+  };
+
   /// @param options     validated with IsValid.
   /// @param vocab_size  V ≥ 1: token ids of fitted/scored corpora must be < V (kUnknown allowed when
   ///                    scoring). Packed n-gram keys need n·⌈log2(V+2)⌉ ≤ 128 bits, i.e.
@@ -59,60 +96,95 @@ class NgramModel {
 
   /// Counts all n-grams of `corpus` (each sentence padded with n−1 BOS and one EOS; every token and
   /// the EOS are predictions) and builds the per-context continuation tables, replacing any previous
-  /// fit. MLE: p(w|h) = c(h,w) / c(h) (SLP3 ch. 3); add_k as in NgramOptions.
+  /// fit. MLE: p(w|h) = c(h,w) / c(h) (SLP3 ch. 3); add_k as in NgramOptions; kneser_ney as in the
+  /// class comment (adjusted counts and discounts for every order 1..n).
   /// Counting packs (context, next) into 64-bit keys when n·⌈log2(V+2)⌉ ≤ 64, else 128-bit keys,
-  /// and sorts them. `rng` is unused (closed form) but kept for the Model contract.
+  /// and sorts them in place (MSD radix sort). `rng` is unused (closed form) but kept for the Model
+  /// contract.
   /// @return FitReport: iterations 0, converged, lower_bound = mean ln p(w|h) per training
   ///         prediction under the fitted model (nats/prediction; 0 if empty); events
-  ///         "empty_training_set" (no tokens; with no sentences at all the model is empty).
+  ///         "empty_training_set" (no tokens; with no sentences at all the model is empty) and, for
+  ///         kneser_ney, one "kn_discount_fallback" per order whose discounts could not be estimated
+  ///         (message: order, n1..n4, the discounts used).
   /// @throws std::invalid_argument  a token id ≥ V ("ngram fit: token id 70000 at position 12 ≥
-  ///         vocabulary size 5000"; position = index into corpus.tokens) or inconsistent offsets.
-  /// Cost: O(P log P) time for P = tokens + sentences predictions, O(P) transient memory
-  /// (8 or 16 bytes per prediction), then 16 bytes per distinct n-gram + ~40 bytes per context.
+  ///         vocabulary size 5000"; position = index into corpus.tokens), inconsistent offsets, or
+  ///         ≥ 2^32 − 1 predictions (tokens + sentences).
+  /// Cost: O(P · key bits / 8) time for P = tokens + sentences predictions, P keys of 8 (or 16) bytes
+  /// of transient memory, released on return; the model keeps 12 bytes per distinct n-gram,
+  /// 24 bytes per context (+ 8–16 bytes of hash slots), 8 bytes per type, and for MLE the sampling
+  /// blocks (4·(2 C + 3 E) bytes). kneser_ney adds, per lower order, a sort of its distinct k-grams
+  /// (O(G log G)) and ~20 bytes per k-gram + ~40 per context. Measured on Brown (1.05M tokens), MLE
+  /// trigram: peak heap growth of fit ≈ 10.5 × the corpus's id array (4 bytes/token), model ≈ 10.1 ×.
   FitReport fit(const Corpus& corpus, Rng& rng);
 
   /// Ancestral sampling: sentences are drawn one after another until `n_tokens` tokens are reached;
   /// the last sentence is cut so the total is exactly n_tokens. Each next token is an exact
-  /// categorical draw from p(·|h) (Boost.Random only):
-  ///  - MLE, τ = 1: u ~ U{0..c(h)−1}, then the first continuation whose cumulative count exceeds u
-  ///    (binary search with a linear tail): O(log |cont(h)|) a draw.
-  ///  - add_k, τ = 1: with probability c(h)/(c(h)+k(V+1)) a draw from the counts as above, else a
-  ///    uniform draw over the V+1 outcomes (V types + EOS); unseen contexts are uniform. O(log |cont(h)|)
-  ///    plus a hash lookup of the next context after a uniform draw.
-  ///  - τ ≠ 1: p^(1/τ) renormalised over the context's support (MLE: the seen continuations; add_k:
-  ///    all V+1 outcomes, drawn as uniform part k^(1/τ) each plus the seen excess
-  ///    (c+k)^(1/τ) − k^(1/τ)). Tempered cumulative tables are built lazily per visited context,
-  ///    once per call (O(|cont(h)|) on first visit, then binary search: O(log |cont(h)|) a draw).
+  /// categorical draw (Boost.Random uniform distributions only) from p(·|h) after the controls'
+  /// pipeline (temperature → top_k → top_p → min_p, see SamplingControls):
+  ///  - MLE, τ = 1, no truncation: u ~ U{0..c(h)−1}, then the first continuation whose cumulative
+  ///    count exceeds u (binary search with a linear tail): O(log |cont(h)|) a draw; a context with a
+  ///    single continuation needs no random number.
+  ///  - add_k, τ = 1, no truncation: with probability c(h)/(c(h)+k(V+1)) a draw from the counts as
+  ///    above, else a uniform draw over the V+1 outcomes (V types + EOS); unseen contexts are uniform.
+  ///    O(log |cont(h)|) plus a hash lookup of the next context after a uniform draw.
+  ///  - MLE / add_k, τ ≠ 1, no truncation: p^(1/τ) renormalised over the context's support (MLE: the
+  ///    seen continuations; add_k: all V+1 outcomes, drawn as uniform part k^(1/τ) each plus the seen
+  ///    excess (c+k)^(1/τ) − k^(1/τ)). Tempered cumulative tables are built lazily per visited
+  ///    context, once per call (O(|cont(h)|) on first visit, then O(log |cont(h)|) a draw).
+  ///  - kneser_ney (any controls), and MLE / add_k with truncation: p(w|h) = s_h(w) + g(h)·B(w) with
+  ///    s_h sparse on S_h (the continuations seen in h's contexts of orders ≥ 2; MLE/add_k: of h) and a
+  ///    background B shared by all contexts (KN: p_1; add_k: uniform; MLE: none). Once per call B is
+  ///    sorted (O(V log V)) and tempered; per visited context (its deepest seen order), lazily once per
+  ///    call, S_h is tempered, ranked against the background and truncated (O(|S_h| log |S_h| + kept
+  ///    background)); a draw is a binary search over the kept explicit outcomes or, for the background
+  ///    part, a binary search over B's tempered cumulative table with rejection of S_h members
+  ///    (expected ≤ 1 rejection per draw), then hash lookups of the next context (≤ n per token).
+  ///    kneser_ney at τ = 1 without truncation needs no tables: a recursive draw (order n's discounted
+  ///    counts with probability Σ[a − D]⁺/A, else back off), O(n log |cont|) a draw. Caveat: for
+  ///    kneser_ney with τ ≠ 1 or truncation, S_h includes the lower orders' continuations (thousands for
+  ///    contexts ending in a frequent word), so each new context costs O(|S_h| n log) — on Brown, trigram,
+  ///    ~15–25 k tokens/s versus ~1.5 M tokens/s at τ = 1.
   /// A sentence reaching controls.max_length tokens is cut there (no EOS). Empty sentences (EOS drawn
   /// first) are discarded. Termination rule: if the model cannot produce a non-empty sentence
-  /// (empty model, or the effective p(EOS | sentence start) = 1, checked exactly before drawing) the
-  /// result is empty; as a backstop for near-degenerate models sampling also stops, returning fewer
-  /// tokens, after 10^6 consecutive empty sentences.
+  /// (empty model, or the effective p(EOS | sentence start) = 1 after the controls, checked exactly
+  /// before drawing) the result is empty; as a backstop for near-degenerate models sampling also
+  /// stops, returning fewer tokens, after 10^6 consecutive empty sentences.
   /// No allocation per token beyond the output's amortised growth (tokens are reserved up front).
-  /// @throws std::invalid_argument  temperature not finite and > 0 ("loop.temperature"), or
-  ///         max_length < 1 ("loop.max_length").
+  /// @throws std::invalid_argument  invalid controls (SamplingControls::IsValid: "loop.temperature",
+  ///         "loop.max_length", "loop.top_k", "loop.top_p", "loop.min_p").
   Corpus sample(std::size_t n_tokens, const SamplingControls& controls, Rng& rng) const;
 
   /// p(w | context) where `context` holds the preceding tokens of the sentence (only its last n−1 are
   /// used; if shorter it is BOS-padded). `w` may be eos(). A context whose last n−1 tokens contain an
-  /// id ≥ V (e.g. Vocabulary::kUnknown) is an unseen context: MLE gives 0, add_k gives 1/(V+1).
-  /// w > V gives 0. Empty model: 0.
-  /// Cost: one hash lookup + O(log |cont(h)|).
+  /// id ≥ V (e.g. Vocabulary::kUnknown) is an unseen context: MLE gives 0, add_k gives 1/(V+1),
+  /// kneser_ney uses the tokens after the last such id (p_k for the longest known suffix).
+  /// w > V gives 0. Empty model: 0. Under kneser_ney every w ≤ V has p > 0.
+  /// Cost: one hash lookup + O(log |cont(h)|) (kneser_ney: one per order).
   double prob(std::span<const TokenId> context, TokenId w) const;
 
   /// Scores every sentence of `heldout` (all tokens and the EOS of each sentence) with prob().
   /// Ids ≥ V are allowed (they are oov, have p = 0, and make the following n−1 contexts unseen).
-  /// Cost: O(P (1 + log |cont|)) for P predictions, no allocation.
+  /// Under kneser_ney every in-vocabulary prediction is covered (p > 0).
+  /// Cost: O(P (1 + log |cont|)) for P predictions (kneser_ney: × n), no allocation.
   HeldoutScore score(const Corpus& heldout) const;
 
-  /// The model's unigram distribution over the V types (EOS excluded), from the token counts c(w) of
-  /// the training corpus (N tokens): MLE c(w)/N; add_k (c(w)+k)/(N+kV). Sums to 1 (all zeros if the
-  /// model is empty, or MLE with N = 0). Size V. Cost O(V).
+  /// The model's unigram distribution over the V types (EOS excluded). Size V; sums to 1 (all zeros if
+  /// the model is empty, or MLE with N = 0). Cost O(V).
+  ///  - MLE: c(w)/N from the token counts of the training corpus (N tokens);
+  ///  - add_k: (c(w)+k)/(N+kV);
+  ///  - kneser_ney: the model's own lowest order p_1(w) (continuation counts interpolated with the
+  ///    uniform floor, i.e. the context-free distribution the model backs off to) renormalised over the
+  ///    V types: p_1(w) / (1 − p_1(EOS)). Every type has p > 0 (the uniform floor).
   std::vector<double> unigram() const;
-  /// Number of types w < V with unigram probability > 0 (types the model can produce). O(V).
+  /// Number of types w < V that the model can generate: types with unigram probability > 0, i.e. the
+  /// support of the generated distribution at τ = 1 without truncation (MLE: types seen in training;
+  /// add_k and kneser_ney: all V, through the smoothing floor). O(V).
   std::size_t support_size() const;
   /// Number of distinct contexts seen in training (BOS-padded ones included; 1 for a fitted unigram).
   std::size_t num_contexts() const;
+  /// Discounts of order `k` ∈ [1, n] of a fitted kneser_ney model.
+  /// @throws std::invalid_argument  not kneser_ney, not fitted, or k outside [1, n].
+  KnDiscounts kn_discounts(int k) const;
 
   int order() const noexcept { return options_.order; }
   std::size_t vocab_size() const noexcept { return vocab_size_; }
@@ -124,25 +196,49 @@ class NgramModel {
   __extension__ using Key = unsigned __int128;  ///< packed context key (≤ 4 symbols of ≤ 32 bits)
   static constexpr std::uint32_t kNoContext = 0xFFFFFFFFu;
 
-  /// One continuation of a context.
+  /// One continuation of a context (12 bytes: 5 fit in a 64-byte cache line).
   struct Entry {
-    std::uint64_t cum;       ///< cumulative count c(h, w') over w' ≤ token within the context
+    std::uint32_t cum;       ///< cumulative count c(h, w') over w' ≤ token within the context
     TokenId token;           ///< next token in [0, V] (V = EOS)
     std::uint32_t next_ctx;  ///< index of the context (h, token) shifted; the start context for EOS
   };
   /// One context: its entries are entries_[begin, next context's begin).
   struct ContextInfo {
-    std::uint64_t begin;  ///< first entry
-    std::uint64_t total;  ///< c(h): number of predictions made from this context in training
+    std::uint32_t begin;  ///< first entry
+    std::uint32_t total;  ///< c(h): number of predictions made from this context in training
   };
-  struct Sampler;  // per-call sampling state (ngram_model.cpp)
+  /// One order k < n of a Kneser–Ney model (order n uses ctx_keys_/ctx_/entries_ for its contexts).
+  struct KnLevel {
+    std::vector<Key> ctx_keys;            ///< k < n: C_k sorted context keys (k−1 symbols)
+    std::vector<std::uint32_t> slots;     ///< k < n: hash of the contexts
+    std::vector<std::uint32_t> begin;     ///< k < n: C_k + 1 entry offsets
+    std::vector<TokenId> tokens;          ///< k < n: per entry, token-sorted within a context
+    std::vector<std::uint32_t> counts;    ///< k < n: per entry, adjusted count a_k(h w)
+    std::vector<double> total;            ///< per context A_k(h) (k = n: c(h))
+    std::vector<double> backoff;          ///< per context G_k(h) = Σ_w D_k(a_k(h w))
+    std::vector<double> dcum;             ///< per entry (k = n: parallel to entries_) cumulative
+                                          ///< discounted count Σ_{w' ≤ w} [a_k(h w') − D_k]⁺ (for sampling)
+    KnDiscounts d;
+  };
+  struct Sampler;       // per-call sampling state for the count-based fast paths (ngram_model.cpp)
+  struct TableSampler;  // per-call state of the general (sparse + background) sampler
 
   template <class K>
   void count_ngrams(const Corpus& corpus);
   void build_index();
+  void build_kneser_ney(FitReport& report);
   std::uint32_t find_context(Key key) const noexcept;
+  std::uint32_t find_level_context(int k, Key key) const noexcept;
   double prob_in_context(std::uint32_t ctx, TokenId w) const noexcept;
+  /// p_KN(w | h) for the (n−1)-symbol key `key` of which the last `known` symbols are usable.
+  double prob_kn(Key key, std::size_t known, TokenId w) const noexcept;
+  /// Discounted adjusted count [a − D(a)]⁺ of token w in context c of order k (0 if absent).
+  double kn_discounted(int k, std::uint32_t c, TokenId w) const noexcept;
   Key shift(Key ctx, TokenId w) const noexcept { return ((ctx << bits_) | w) & ctx_mask_; }
+  Key ctx_mask(int k) const noexcept {  ///< low (k−1)·bits_ bits
+    const unsigned bits = static_cast<unsigned>(k - 1) * bits_;
+    return bits == 0 ? Key{0} : (Key{1} << bits) - 1;
+  }
 
   NgramOptions options_;
   std::size_t vocab_size_;
@@ -159,6 +255,12 @@ class NgramModel {
   std::vector<Entry> entries_;             ///< continuations, grouped by context, token-sorted
   std::vector<std::uint32_t> slots_;       ///< hash table of context indices (kNoContext = empty)
   std::vector<std::uint64_t> unigram_counts_;  ///< V token counts c(w)
+  std::vector<KnLevel> kn_;                ///< kneser_ney: orders 1..n at index k−1
+  /// MLE only: the context-local copy of the tables walked by sampling at τ = 1 without truncation, so
+  /// that a draw touches one cache line for short contexts. Per context a block of 32-bit words
+  /// [k, c(h), (cum, token, offset of the successor block) × k]; empty if it would exceed 2^32 words.
+  std::vector<std::uint32_t> walk_;
+  std::uint32_t walk_start_ = 0;           ///< offset of the start context's block
 };
 
 }  // namespace collapse

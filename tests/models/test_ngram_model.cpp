@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -145,6 +146,57 @@ void check_corpus_invariants(const Corpus& s, std::size_t n_tokens, int max_leng
   }
 }
 
+
+/// The reference next-token distribution after the controls' pipeline over the outcomes 0..V:
+/// p^(1/τ), ranked by (p desc, id asc), then top_k, top_p (smallest prefix with cumulative ≥ top_p of the
+/// renormalised rest) and min_p (≥ min_p · max), renormalised.
+std::vector<double> truncated(const NgramModel& m, const Context& h, const SamplingControls& sc) {
+  const std::size_t n = m.eos() + 1;
+  std::vector<double> p(n), q(n, 0.0);
+  std::vector<TokenId> rank(n);
+  for (TokenId w = 0; w < n; ++w) {
+    p[w] = m.prob(h, w);
+    rank[w] = w;
+  }
+  std::stable_sort(rank.begin(), rank.end(), [&](TokenId x, TokenId y) { return p[x] > p[y]; });
+  std::vector<double> t(n);
+  for (std::size_t i = 0; i < n; ++i) t[i] = std::pow(p[rank[i]], 1 / sc.temperature);
+  std::size_t len = n;
+  while (len > 0 && t[len - 1] == 0) --len;
+  if (sc.top_k > 0) len = std::min(len, static_cast<std::size_t>(sc.top_k));
+  if (sc.top_p < 1) {
+    double z = 0, acc = 0;
+    for (std::size_t i = 0; i < len; ++i) z += t[i];
+    std::size_t i = 0;
+    while (i < len) {
+      acc += t[i++];
+      if (acc >= sc.top_p * z) break;
+    }
+    len = i;
+  }
+  if (sc.min_p > 0) {
+    std::size_t i = 0;
+    while (i < len && t[i] >= sc.min_p * t[0]) ++i;
+    len = i;
+  }
+  double z = 0;
+  for (std::size_t i = 0; i < len; ++i) z += t[i];
+  for (std::size_t i = 0; i < len; ++i) q[rank[i]] = t[i] / z;
+  return q;
+}
+
+/// Sum of p(w|h) over the V+1 outcomes.
+double total_prob(const NgramModel& m, const Context& h) {
+  double total = 0;
+  for (TokenId w = 0; w <= m.eos(); ++w) total += m.prob(h, w);
+  return total;
+}
+
+// Kneser–Ney reference corpus (V = 6): its bigram and trigram count-of-counts give genuine Chen & Goodman
+// discounts at orders 2 and 3 (order 1 falls back). Reference values from an independent Python
+// implementation of interpolated modified KN, run offline (see the test comments).
+const Corpus kKn = make_corpus({{0, 2, 0, 0, 0, 2}, {0, 0, 0, 0, 1}, {1}, {1, 1, 0, 1, 2, 0}, {1, 0}, {0, 2}, {0}, {0},
+                                {1, 2, 2}, {0, 4, 0, 0, 1}});
 }  // namespace
 
 TEST_SUITE("models/ngram_model") {
@@ -649,5 +701,315 @@ TEST_SUITE("models/ngram_model") {
                       "t = " << t << ", type " << i << ": mean p " << pm << ", p0 " << p0[i] << ", SE " << pse);
       }
     }
+  }
+
+  // ---- Kneser–Ney ----------------------------------------------------------------------------------
+
+  TEST_CASE("kneser_ney: IsValid accepts it, add_k is ignored") {
+    std::string error;
+    CHECK(NgramOptions{3, Smoothing::kneser_ney, 0}.IsValid(&error));
+    CHECK_FALSE(NgramOptions{3, static_cast<Smoothing>(7), 0}.IsValid(&error));
+    CHECK(error == "model.smoothing = 7, but must be one of mle | add_k | kneser_ney");
+  }
+
+  TEST_CASE("kneser_ney: probabilities equal hand-computed values for orders 1, 2, 3") {
+    // Values from an offline Python implementation of interpolated modified KN (Chen & Goodman 1998 §3.5,
+    // continuation counts below the top order, raw counts after BOS, uniform 1/(V+1) floor, the
+    // fallback D = 0.5/1/1.5 at order 1 whose count-of-counts have n2 = 0), printed with repr().
+    SUBCASE("order 1: raw counts, D fixed (n1 = 1, n2 = 0)") {
+      const NgramModel m = fitted(1, 6, kKn, Smoothing::kneser_ney);
+      CHECK(p(m, {}, 0) == doctest::Approx(0.391156462585034).epsilon(1e-13));
+      CHECK(p(m, {}, 3) == doctest::Approx(0.022108843537414963).epsilon(1e-13));
+      CHECK(p(m, {}, 4) == doctest::Approx(0.03401360544217687).epsilon(1e-13));
+      CHECK(p(m, {}, 6) == doctest::Approx(0.22448979591836735).epsilon(1e-13));
+    }
+    SUBCASE("order 2") {
+      const NgramModel m = fitted(2, 6, kKn, Smoothing::kneser_ney);
+      CHECK(p(m, {}, 0) == doctest::Approx(0.5099047619047619).epsilon(1e-13));
+      CHECK(p(m, {}, 6) == doctest::Approx(0.07123809523809524).epsilon(1e-13));
+      CHECK(p(m, {0}, 0) == doctest::Approx(0.38330532212885154).epsilon(1e-13));
+      CHECK(p(m, {0}, 4) == doctest::Approx(0.08683473389355743).epsilon(1e-13));
+      CHECK(p(m, {0}, 6) == doctest::Approx(0.19350140056022408).epsilon(1e-13));
+      CHECK(p(m, {2}, 1) == doctest::Approx(0.08095238095238093).epsilon(1e-13));
+      CHECK(p(m, {4}, 0) == doctest::Approx(0.7180952380952381).epsilon(1e-13));
+      CHECK(p(m, {3}, 0) == doctest::Approx(0.29523809523809524).epsilon(1e-13));  // unseen context: p_1
+      CHECK(p(m, {Vocabulary::kUnknown}, 0) == doctest::Approx(0.29523809523809524).epsilon(1e-13));
+    }
+    SUBCASE("order 3") {
+      const NgramModel m = fitted(3, 6, kKn, Smoothing::kneser_ney);
+      CHECK(p(m, {}, 0) == doctest::Approx(0.603789089582193).epsilon(1e-13));
+      CHECK(p(m, {}, 1) == doctest::Approx(0.38614413428206534).epsilon(1e-13));
+      CHECK(p(m, {}, 3) == doctest::Approx(0.001147965699689838).epsilon(1e-13));
+      CHECK(p(m, {0}, 4) == doctest::Approx(0.14509865248781503).epsilon(1e-13));  // (BOS 0)
+      CHECK(p(m, {0, 0}, 0) == doctest::Approx(0.6088306357025569).epsilon(1e-13));
+      CHECK(p(m, {0, 2}, 6) == doctest::Approx(0.24383586589169517).epsilon(1e-13));
+      CHECK(p(m, {1, 2}, 2) == doctest::Approx(0.35986342429692186).epsilon(1e-13));
+      CHECK(p(m, {2, 2}, 6) == doctest::Approx(0.4428409831365496).epsilon(1e-13));
+      CHECK(p(m, {4, 0}, 4) == doctest::Approx(0.07613965126280396).epsilon(1e-13));
+      CHECK(p(m, {2, 5}, 1) == doctest::Approx(0.16190476190476188).epsilon(1e-13));  // unseen: p_1
+      CHECK(p(m, {Vocabulary::kUnknown, 0}, 0) == doctest::Approx(0.3908163265306122).epsilon(1e-13));  // p_2(0|0) of the trigram model
+      CHECK(p(m, {0}, 7) == 0.0);  // BOS is never predicted
+    }
+  }
+
+  TEST_CASE("kneser_ney: discounts equal Chen & Goodman eq. 26 on hand-counted count-of-counts") {
+    NgramModel m(NgramOptions{3, Smoothing::kneser_ney, 0}, 6);
+    Rng rng(1);
+    const FitReport report = m.fit(kKn, rng);
+    auto cg = [](double n1, double n2, double n3, double n4) {
+      const double y = n1 / (n1 + 2 * n2);
+      return std::array<double, 3>{1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3};
+    };
+    // Order 3 (raw trigram counts, 35 types of trigram by hand): n1..n4 = 19, 5, 1, 1.
+    const auto d3 = m.kn_discounts(3);
+    CHECK(d3.n1 == 19);
+    CHECK(d3.n2 == 5);
+    CHECK(d3.n3 == 1);
+    CHECK(d3.n4 == 1);
+    CHECK_FALSE(d3.fallback);
+    CHECK(d3.d1 == doctest::Approx(cg(19, 5, 1, 1)[0]).epsilon(1e-15));
+    CHECK(d3.d2 == doctest::Approx(cg(19, 5, 1, 1)[1]).epsilon(1e-15));
+    CHECK(d3.d3plus == doctest::Approx(cg(19, 5, 1, 1)[2]).epsilon(1e-15));
+    // Order 2 (continuation counts; bigrams after BOS keep their raw counts): 4, 7, 1, 2.
+    const auto d2 = m.kn_discounts(2);
+    CHECK(d2.n1 == 4);
+    CHECK(d2.n2 == 7);
+    CHECK(d2.n3 == 1);
+    CHECK(d2.n4 == 2);
+    CHECK_FALSE(d2.fallback);
+    CHECK(d2.d2 == doctest::Approx(cg(4, 7, 1, 2)[1]).epsilon(1e-15));
+    // Order 1: continuation counts of the 5 outcomes seen (0, 1, 2, 4, EOS): one 1, three 3s, one 5 → n2 = 0
+    // → fixed fallback.
+    const auto d1 = m.kn_discounts(1);
+    CHECK(d1.n1 == 1);
+    CHECK(d1.n2 == 0);
+    CHECK(d1.n3 == 3);
+    CHECK(d1.fallback);
+    CHECK(d1.d1 == 0.5);
+    CHECK(d1.d2 == 1.0);
+    CHECK(d1.d3plus == 1.5);
+    REQUIRE(report.events.size() == 1);
+    CHECK(report.events[0].kind == "kn_discount_fallback");
+    CHECK(report.events[0].message ==
+          "ngram fit: kneser_ney order 1: count-of-counts n1 = 1, n2 = 0, n3 = 3, n4 = 0 do not give Chen & "
+          "Goodman discounts in (0, i]; using fixed D1 = 0.5, D2 = 1, D3+ = 1.5");
+    CHECK_THROWS_AS(m.kn_discounts(4), std::invalid_argument);
+    CHECK_THROWS_AS(fitted(2, 6, kKn).kn_discounts(1), std::invalid_argument);
+  }
+
+  TEST_CASE("kneser_ney: p sums to 1 over V+1 outcomes for seen and unseen contexts, orders 1-5") {
+    const Corpus corpus = random_corpus(6, 40, 7, 11);
+    for (int order = 1; order <= 5; ++order) {
+      const NgramModel m = fitted(order, 6, corpus, Smoothing::kneser_ney);
+      std::vector<Context> contexts = {{5, 5, 5, 5, 5, 5}, {Vocabulary::kUnknown}, {3, Vocabulary::kUnknown, 2}};
+      for (std::size_t i = 0; i < corpus.num_sentences(); ++i) {
+        Context h;
+        for (TokenId w : corpus.sentence(i)) {
+          contexts.push_back(h);
+          h.push_back(w);
+        }
+        contexts.push_back(h);
+      }
+      for (const Context& h : contexts) {
+        CHECK_MESSAGE(total_prob(m, h) == doctest::Approx(1.0).epsilon(1e-12), "order " << order);
+        for (TokenId w = 0; w <= m.eos(); ++w) CHECK(m.prob(h, w) > 0);
+      }
+    }
+  }
+
+  TEST_CASE("kneser_ney: degenerate corpora fall back, record kn_discount_fallback and still sum to 1") {
+    SUBCASE("a single sentence repeated: every count is 5") {
+      std::vector<std::vector<TokenId>> s(5, std::vector<TokenId>{0, 1, 2});
+      NgramModel m(NgramOptions{3, Smoothing::kneser_ney, 0}, 4);
+      Rng rng(1);
+      const FitReport report = m.fit(make_corpus(s), rng);
+      CHECK(report.events.size() == 3);  // orders 3 and 2 (all 5), order 1 (continuation counts 1, 2)
+      for (const Event& e : report.events) CHECK(e.kind == "kn_discount_fallback");
+      CHECK(m.kn_discounts(3).d3plus == 1.5);
+      for (const Context& h : {Context{}, Context{0}, Context{0, 1}, Context{2, 2}, Context{3}})
+        CHECK(total_prob(m, h) == doctest::Approx(1.0).epsilon(1e-12));
+      Rng r(2);
+      check_corpus_invariants(m.sample(1000, SamplingControls{}, r), 1000, 200);
+    }
+    SUBCASE("every n-gram seen once: absolute discounting is impossible (n2 = 0), D fixed") {
+      NgramModel m(NgramOptions{2, Smoothing::kneser_ney, 0}, 10);
+      Rng rng(1);
+      const FitReport report = m.fit(make_corpus({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}), rng);
+      REQUIRE(report.events.size() == 2);
+      CHECK(report.events[0].message.find("order 2: count-of-counts n1 = 11, n2 = 0") != std::string::npos);
+      CHECK(m.kn_discounts(2).d1 == 0.5);
+      for (const Context& h : {Context{}, Context{4}, Context{9}})
+        CHECK(total_prob(m, h) == doctest::Approx(1.0).epsilon(1e-12));
+    }
+    SUBCASE("only empty sentences") {
+      NgramModel m(NgramOptions{3, Smoothing::kneser_ney, 0}, 3);
+      Rng rng(1);
+      m.fit(make_corpus({{}, {}}), rng);
+      CHECK(total_prob(m, {}) == doctest::Approx(1.0).epsilon(1e-12));
+      check_corpus_invariants(m.sample(50, SamplingControls{}, rng), 50, 200);
+    }
+  }
+
+  TEST_CASE("kneser_ney: score covers every in-vocabulary prediction; unigram and support_size") {
+    const NgramModel m = fitted(3, 7, kKn, Smoothing::kneser_ney);  // type 6 never seen
+    const Corpus heldout = make_corpus({{0, 6, 3}, {Vocabulary::kUnknown, 2}, {5}});
+    const HeldoutScore s = m.score(heldout);
+    CHECK(s.predictions == 9);
+    CHECK(s.covered == 8);
+    CHECK(s.oov == 1);
+    const double expected = std::log(m.prob(Context{}, 0)) + std::log(m.prob(Context{0}, 6)) +
+                            std::log(m.prob(Context{0, 6}, 3)) + std::log(m.prob(Context{6, 3}, 7)) +
+                            std::log(m.prob(Context{Vocabulary::kUnknown}, 2)) +
+                            std::log(m.prob(Context{Vocabulary::kUnknown, 2}, 7)) + std::log(m.prob(Context{}, 5)) +
+                            std::log(m.prob(Context{5}, 7));
+    CHECK(s.log_prob == doctest::Approx(expected).epsilon(1e-13));
+    const std::vector<double> u = m.unigram();
+    double total = 0;
+    for (double x : u) total += x;
+    CHECK(total == doctest::Approx(1.0).epsilon(1e-14));
+    CHECK(u[6] > 0);
+    CHECK(m.support_size() == 7);
+    // p_1(0) / (1 − p_1(EOS)) with the order-1 distribution of the trigram model (an unseen context's p).
+    const double p1_0 = m.prob(Context{6, 6}, 0), p1_eos = m.prob(Context{6, 6}, 7);
+    CHECK(u[0] == doctest::Approx(p1_0 / (1 - p1_eos)).epsilon(1e-13));
+  }
+
+  TEST_CASE("kneser_ney: sampled next-token frequencies match p and tempered p (chi-square, 1e-4 per context)") {
+    const Corpus corpus = make_corpus(
+        {{0, 1, 2}, {0, 1}, {1, 2, 3, 0}, {2, 0, 1, 3}, {0, 2}, {3, 3, 0, 1, 2}, {1, 0}, {0, 1, 1, 2}});
+    const std::size_t v = 4;
+    for (int order : {2, 3}) {
+      const NgramModel m = fitted(order, v, corpus, Smoothing::kneser_ney);
+      for (double tau : {1.0, 0.7}) {
+        Rng rng(77);
+        const Corpus s = m.sample(200000, SamplingControls{tau, 1000}, rng);
+        CHECK(s.num_tokens() == 200000);
+        Transitions t = count_transitions(s, order, m.eos(), 1000);
+        t.erase(Context{});  // EOS drawn at a sentence start is invisible
+        const int tested =
+            check_goodness_of_fit(t, v, [&](const Context& h, TokenId w) { return tempered(m, h, w, tau); });
+        CHECK_MESSAGE(tested >= (order == 2 ? 4 : 12), "order " << order << ", tau " << tau);
+      }
+    }
+  }
+
+  // ---- Truncation (top_k, top_p, min_p) ------------------------------------------------------------
+
+  TEST_CASE("controls: invalid top_k / top_p / min_p are rejected with the key") {
+    const NgramModel m = fitted(2, 5, kTiny);
+    Rng rng(1);
+    SamplingControls c;
+    c.top_p = 0;
+    CHECK_THROWS_WITH_AS(m.sample(10, c, rng), "loop.top_p = 0, but must be in (0, 1]", std::invalid_argument);
+    c = {};
+    c.top_p = 1.5;
+    CHECK_THROWS_WITH_AS(m.sample(10, c, rng), "loop.top_p = 1.5, but must be in (0, 1]", std::invalid_argument);
+    c = {};
+    c.top_k = -1;
+    CHECK_THROWS_WITH_AS(m.sample(10, c, rng), "loop.top_k = -1, but must be ≥ 0 (0 = off)", std::invalid_argument);
+    c = {};
+    c.min_p = 2;
+    CHECK_THROWS_WITH_AS(m.sample(10, c, rng), "loop.min_p = 2, but must be in [0, 1]", std::invalid_argument);
+  }
+
+  TEST_CASE("truncation: sampled frequencies match the exact truncated distribution (chi-square, 1e-4 per context)") {
+    const Corpus corpus = make_corpus(
+        {{0, 1, 2}, {0, 1}, {1, 2, 3, 0}, {2, 0, 1, 3}, {0, 2}, {3, 3, 0, 1, 2}, {1, 0}, {0, 1, 1, 2}, {0, 1, 3}});
+    const std::size_t v = 4;
+    struct Case {
+      Smoothing smoothing;
+      int order;
+      SamplingControls controls;
+      int min_tested;
+    };
+    const Case cases[] = {
+        {Smoothing::mle, 2, {1.0, 1000, 2, 1.0, 0.0}, 3},     // top_k = 2
+        {Smoothing::mle, 2, {1.0, 1000, 0, 0.7, 0.0}, 2},     // top_p = 0.7
+        {Smoothing::mle, 2, {1.0, 1000, 0, 1.0, 0.3}, 2},     // min_p = 0.3
+        {Smoothing::add_k, 2, {1.0, 1000, 3, 1.0, 0.0}, 4},   // add-k, top_k = 3 (uniform tail tied by id)
+        {Smoothing::add_k, 3, {1.5, 1000, 0, 0.8, 0.0}, 8},   // τ then top_p, unseen contexts included
+        {Smoothing::kneser_ney, 3, {0.8, 1000, 3, 0.9, 0.0}, 8},  // τ → top_k → top_p
+        {Smoothing::kneser_ney, 2, {1.0, 1000, 0, 1.0, 0.2}, 4},  // min_p
+    };
+    for (const Case& c : cases) {
+      const NgramModel m = fitted(c.order, v, corpus, c.smoothing, c.smoothing == Smoothing::add_k ? 0.5 : 0.0);
+      Rng rng(9);
+      const Corpus s = m.sample(200000, c.controls, rng);
+      CHECK(s.num_tokens() == 200000);
+      Transitions t = count_transitions(s, c.order, m.eos(), 1000);
+      if (c.smoothing != Smoothing::mle) t.erase(Context{});
+      std::map<Context, std::vector<double>> reference;
+      const int tested = check_goodness_of_fit(t, v, [&](const Context& h, TokenId w) {
+        auto it = reference.find(h);
+        if (it == reference.end()) it = reference.emplace(h, truncated(m, h, c.controls)).first;
+        return it->second[w];
+      });
+      CHECK_MESSAGE(tested >= c.min_tested, "smoothing " << static_cast<int>(c.smoothing) << ", order " << c.order
+                                                         << ", top_k " << c.controls.top_k << ", top_p "
+                                                         << c.controls.top_p << ", min_p " << c.controls.min_p);
+    }
+  }
+
+  TEST_CASE("truncation: top_k = 1 is greedy, a tiny top_p is the argmax, ties go to the smaller id") {
+    // Context a: b three times, c once; BOS → a; b, c → EOS.
+    const Corpus corpus = make_corpus({{a, b}, {a, b}, {a, b}, {a, c}});
+    for (Smoothing sm : {Smoothing::mle, Smoothing::add_k, Smoothing::kneser_ney}) {
+      const NgramModel m = fitted(2, 3, corpus, sm, sm == Smoothing::add_k ? 0.5 : 0.0);
+      SamplingControls greedy;
+      greedy.top_k = 1;
+      greedy.max_length = 10;
+      SamplingControls nucleus;
+      nucleus.top_p = 1e-9;
+      nucleus.max_length = 10;
+      for (const SamplingControls& sc : {greedy, nucleus}) {
+        Rng rng(3);
+        const Corpus s = m.sample(1000, sc, rng);
+        REQUIRE(s.num_tokens() == 1000);
+        for (std::size_t i = 0; i < s.num_sentences(); ++i) {
+          const auto sentence = s.sentence(i);
+          CHECK(sentence[0] == a);
+          if (sentence.size() > 1) CHECK(sentence[1] == b);
+          CHECK(sentence.size() <= 2);
+        }
+      }
+    }
+    // Ties: p(b | a) = p(c | a) = 1/2 under MLE; top_k = 1 keeps b (the smaller id).
+    const NgramModel tie = fitted(2, 3, make_corpus({{a, b}, {a, c}}));
+    SamplingControls k1;
+    k1.top_k = 1;
+    Rng rng(4);
+    const Corpus s = tie.sample(500, k1, rng);
+    for (std::size_t i = 0; i < s.num_sentences(); ++i)
+      if (s.sentence_length(i) == 2) CHECK(s.sentence(i)[1] == b);
+  }
+
+  TEST_CASE("truncation: temperature then top_k (hand-computed) — τ = 2 flattens, top_k = 2 drops the rest") {
+    // Context a: b ×4, c ×1, EOS ×4 → p = 4/9, 1/9, 4/9. τ = 2: ∝ 2, 1, 2. top_k = 2 keeps b and EOS (tie:
+    // b has the smaller id; EOS the next), each 1/2; c is never drawn. Without top_k c has 1/5.
+    const Corpus corpus = make_corpus({{a, b}, {a, b}, {a, b}, {a, b}, {a, c}, {a}, {a}, {a}, {a}});
+    const NgramModel m = fitted(2, 3, corpus);
+    SamplingControls sc{2.0, 10, 2, 1.0, 0.0};
+    auto q = truncated(m, {a}, sc);
+    CHECK(q[b] == doctest::Approx(0.5).epsilon(1e-14));
+    CHECK(q[c] == 0.0);
+    CHECK(q[3] == doctest::Approx(0.5).epsilon(1e-14));
+    Rng rng(5);
+    const Corpus s = m.sample(100000, sc, rng);
+    std::uint64_t after_a = 0, bs = 0;
+    for (std::size_t i = 0; i < s.num_sentences(); ++i) {
+      const auto sentence = s.sentence(i);
+      for (std::size_t j = 1; j < sentence.size(); ++j) {
+        CHECK(sentence[j] != c);
+        if (sentence[j - 1] == a) {
+          ++after_a;
+          bs += sentence[j] == b;
+        }
+      }
+    }
+    // Sentences "a" (EOS after a) are visible as length-1 sentences; b's share of all draws after a is 1/2.
+    std::uint64_t ends = 0;
+    for (std::size_t i = 0; i + 1 < s.num_sentences(); ++i) ends += s.sentence_length(i) == 1;
+    const double n = static_cast<double>(after_a + ends);
+    CHECK(std::abs(static_cast<double>(bs) / n - 0.5) < 4 * std::sqrt(0.25 / n));  // two-sided 6e-5
   }
 }
