@@ -69,8 +69,18 @@ TEST_CASE("metric_info: unknown or other-family names throw std::logic_error nam
   CHECK_THROWS_AS(metric_info(Family::gaussian_mixture, "perplexity"), std::logic_error);
 }
 
-TEST_CASE("trajectory_infos: GMM shapes follow K and d; n-gram has none") {
-  CHECK(trajectory_infos(Family::ngram, 3, 2).empty());
+TEST_CASE("trajectory_infos: GMM shapes follow K and d; n-gram shapes are fixed") {
+  const auto ng = trajectory_infos(Family::ngram, 3, 2);
+  REQUIRE(ng.size() == 3);
+  for (const auto& info : ng) CHECK(info.shape == std::vector<std::uint64_t>{info.name == "unigram_head" ? kUnigramHeadSize : kRankGridSize});
+  const auto grid = trajectory_rank_grid();
+  REQUIRE(grid.size() == kRankGridSize);
+  CHECK(grid[0] == 1);
+  CHECK(grid[1] == 1);   // round(10^0.1) = round(1.26)
+  CHECK(grid[5] == 3);   // round(10^0.5) = round(3.16)
+  CHECK(grid[10] == 10);
+  CHECK(grid[13] == 20);  // round(19.95)
+  CHECK(grid[70] == 10000000);
   const auto t = trajectory_infos(Family::gaussian_mixture, 3, 2);
   std::set<std::string> names;
   for (const auto& info : t) {

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -202,6 +204,228 @@ TEST_CASE("TextTruth::draw: the first sentence drawn is uniform over training se
   INFO("observed first-sentence counts (expected " << expected << " each):\n" << table.str());
   INFO("chi-square = " << chi2 << ", critical = " << critical);
   CHECK(chi2 < critical);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("sources/text_corpus") {
+
+TEST_CASE("make_text_truth: a real corpus has no analytic distribution and a memorization index of its training text") {
+  TempDir dir;
+  const auto t = make_text_truth(dir.write("train.txt", kTrain), dir.write("heldout.txt", "the bird sat\n"));
+  CHECK_FALSE(t->analytic.has_value());
+  CHECK_FALSE(t->is_analytic());
+  CHECK(t->sentence_length == 0);
+  REQUIRE(t->verbatim != nullptr);
+  CHECK(t->verbatim->num_distinct_sentences() == 3);
+  CHECK(t->verbatim->num_distinct_ngrams() == 0);  // no sentence has 8 tokens
+  CHECK(t->vocab_size() == t->vocabulary.size());
+  CHECK(t->word(kDog) == "dog");
+  CHECK_THROWS_AS(t->word(6), std::out_of_range);
+  for (const auto& s : sentences_of(t->train)) CHECK(t->verbatim->contains_sentence(s));
+  CHECK_FALSE(t->verbatim->contains_sentence(Sentence{kThe, kCat}));        // a prefix
+  CHECK_FALSE(t->verbatim->contains_sentence(Sentence{kThe, kCat, kSat, kSat}));  // an extension
+  CHECK_FALSE(t->verbatim->contains_sentence(Sentence{}));
+}
+
+TEST_CASE("VerbatimIndex: exact sentence and 8-gram membership; 8-grams do not cross sentence boundaries") {
+  Corpus train;
+  train.add_sentence(std::vector<TokenId>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  train.add_sentence(std::vector<TokenId>{20, 21, 22, 23});
+  train.add_sentence(std::vector<TokenId>{24, 25, 26, 27});
+  train.add_sentence(std::vector<TokenId>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});  // a duplicate
+  constexpr TokenId hi = 0xFFFFFFFFu;
+  train.add_sentence(std::vector<TokenId>{hi, hi, hi, hi, hi, hi, hi, 0, hi});
+  const VerbatimIndex index(train);
+  CHECK(index.num_distinct_sentences() == 4);
+  CHECK(index.num_distinct_ngrams() == 3 + 2);
+  CHECK(index.contains_sentence(Sentence{20, 21, 22, 23}));
+  CHECK_FALSE(index.contains_sentence(Sentence{20, 21, 22}));
+  const Sentence g1 = {1, 2, 3, 4, 5, 6, 7, 8}, g2 = {3, 4, 5, 6, 7, 8, 9, 10}, g3 = {2, 3, 4, 5, 6, 7, 8, 10};
+  CHECK(index.contains_ngram(g1.data()));
+  CHECK(index.contains_ngram(g2.data()));
+  CHECK_FALSE(index.contains_ngram(g3.data()));
+  const Sentence across = {20, 21, 22, 23, 24, 25, 26, 27};  // spans two training sentences
+  CHECK_FALSE(index.contains_ngram(across.data()));
+  const Sentence h1 = {hi, hi, hi, hi, hi, hi, hi, 0}, h2 = {hi, hi, hi, hi, hi, hi, 0, hi},
+                 h3 = {hi, hi, hi, hi, hi, hi, hi, hi};
+  CHECK(index.contains_ngram(h1.data()));
+  CHECK(index.contains_ngram(h2.data()));
+  CHECK_FALSE(index.contains_ngram(h3.data()));
+}
+
+TEST_CASE("VerbatimIndex: every 8-gram of a larger pseudo-random text is found, and shifted ones are not") {
+  // 2000 sentences of 5..40 tokens over 50 types: many 8-grams, far more than the table's initial
+  // probe distance, so exercises probing; a 8-gram with one id changed to an unseen id is never found.
+  Corpus train;
+  Rng rng(77);
+  std::vector<TokenId> s;
+  for (int k = 0; k < 2000; ++k) {
+    s.resize(5 + rng() % 36);
+    for (auto& t : s) t = static_cast<TokenId>(rng() % 50);
+    train.add_sentence(s);
+  }
+  const VerbatimIndex index(train);
+  bool all_found = true, none_found = true;
+  for (std::size_t k = 0; k < train.num_sentences(); ++k) {
+    const auto sent = train.sentence(k);
+    all_found = all_found && index.contains_sentence(sent);
+    for (std::size_t p = 0; p + 8 <= sent.size(); ++p) {
+      all_found = all_found && index.contains_ngram(sent.data() + p);
+      std::vector<TokenId> changed(sent.begin() + static_cast<std::ptrdiff_t>(p),
+                                   sent.begin() + static_cast<std::ptrdiff_t>(p + 8));
+      changed[p % 8] = 1000;
+      none_found = none_found && !index.contains_ngram(changed.data());
+    }
+  }
+  CHECK(all_found);
+  CHECK(none_found);
+  CHECK(index.memory_bytes() > 0);
+}
+
+TEST_CASE("NgramSet: grows from a tiny size hint and stays exact (set sizes equal a std::set reference)") {
+  // 200 000 tokens over 3 000 ids: ~all trigrams distinct, far beyond the hint of 1 key, so the table
+  // doubles many times; bigrams repeat often.
+  Rng rng(31);
+  std::vector<TokenId> tokens(200000);
+  for (auto& t : tokens) t = static_cast<TokenId>(rng() % 3000);
+  for (std::size_t n : {1, 2, 3}) {
+    CAPTURE(n);
+    NgramSet set(n, 1);
+    std::set<std::vector<TokenId>> reference;
+    std::size_t inserted = 0;
+    for (std::size_t p = 0; p + n <= tokens.size(); ++p) {
+      inserted += set.insert(tokens.data(), p) ? 1 : 0;
+      reference.emplace(tokens.begin() + static_cast<std::ptrdiff_t>(p), tokens.begin() + static_cast<std::ptrdiff_t>(p + n));
+    }
+    CHECK(set.size() == reference.size());
+    CHECK(inserted == reference.size());
+    bool all = true;
+    for (std::size_t p = 0; p + n <= tokens.size(); p += 97) all = all && set.contains(tokens.data(), tokens.data() + p);
+    CHECK(all);
+    const std::vector<TokenId> absent(n, 5000);
+    CHECK_FALSE(set.contains(tokens.data(), absent.data()));
+  }
+  CHECK_THROWS_AS(NgramSet(0, 10), std::invalid_argument);
+}
+
+TEST_CASE("make_text_truth_split: floor(f·S) sentences held out, both parts in file order, vocabulary from train only") {
+  TempDir dir;
+  const auto path = dir.write("all.txt", many_sentences());
+  const auto all = read_sentences("truth.train", path);
+  REQUIRE(all.size() == 30);
+  for (double f : {0.1, 0.25, 0.5, 0.9}) {
+    CAPTURE(f);
+    const auto t = make_text_truth_split(path, f, 5);
+    const auto n_held = static_cast<std::size_t>(std::floor(f * 30));
+    CHECK(t->heldout.num_sentences() == n_held);
+    CHECK(t->train.num_sentences() == 30 - n_held);
+    REQUIRE(t->verbatim != nullptr);
+    // Decode both parts and merge them back in file order.
+    auto decode = [&](const Corpus& c, std::size_t i) {
+      std::vector<std::string> words;
+      for (TokenId id : c.sentence(i)) words.push_back(id == Vocabulary::kUnknown ? "<unk>" : t->vocabulary.word(id));
+      return words;
+    };
+    std::size_t it = 0, ih = 0;
+    bool ordered = true;
+    for (const auto& s : all) {
+      if (it < t->train.num_sentences() && decode(t->train, it) == s) {
+        ++it;
+      } else if (ih < t->heldout.num_sentences()) {
+        // Held-out words outside the training vocabulary are kUnknown.
+        const auto h = decode(t->heldout, ih++);
+        REQUIRE(h.size() == s.size());
+        for (std::size_t w = 0; w < s.size(); ++w) ordered = ordered && (h[w] == s[w] || h[w] == "<unk>");
+      } else {
+        ordered = false;
+      }
+    }
+    CHECK(ordered);
+    CHECK(it == t->train.num_sentences());
+    CHECK(ih == t->heldout.num_sentences());
+    // Vocabulary = types of the training part.
+    std::set<std::string> train_types;
+    for (std::size_t i = 0; i < t->train.num_sentences(); ++i)
+      for (const auto& w : decode(t->train, i)) train_types.insert(w);
+    CHECK(t->vocab_size() == train_types.size());
+  }
+}
+
+TEST_CASE("make_text_truth_split: the split depends only on the seed") {
+  TempDir dir;
+  const auto path = dir.write("all.txt", many_sentences());
+  const auto a = make_text_truth_split(path, 0.3, 11), b = make_text_truth_split(path, 0.3, 11);
+  CHECK(a->train.tokens == b->train.tokens);
+  CHECK(a->train.offsets == b->train.offsets);
+  CHECK(a->heldout.tokens == b->heldout.tokens);
+  // Some other seed gives another held-out set (C(30, 9) ≈ 1.4e7 possible sets).
+  bool differs = false;
+  for (std::uint64_t seed = 12; seed < 16 && !differs; ++seed) {
+    const auto c = make_text_truth_split(path, 0.3, seed);
+    differs = c->train.num_tokens() != a->train.num_tokens() || c->vocab_size() != a->vocab_size() ||
+              c->heldout.num_tokens() != a->heldout.num_tokens();
+    if (!differs) {
+      std::vector<std::string> wa, wc;
+      for (TokenId id : a->train.tokens) wa.push_back(a->vocabulary.word(id));
+      for (TokenId id : c->train.tokens) wc.push_back(c->vocabulary.word(id));
+      differs = wa != wc;
+    }
+  }
+  CHECK(differs);
+}
+
+TEST_CASE("make_text_truth_split: fraction 0 (or too few sentences to hold one out) makes held-out the whole file") {
+  TempDir dir;
+  const auto path = dir.write("all.txt", kTrain);  // 3 sentences: floor(0.3 · 3) = 0
+  for (double f : {0.0, 0.3}) {
+    CAPTURE(f);
+    const auto t = make_text_truth_split(path, f, 1);
+    CHECK(t->train.num_sentences() == 3);
+    CHECK(sentences_of(t->heldout) == sentences_of(t->train));
+  }
+  // floor(0.4 · 3) = 1 sentence held out.
+  const auto t = make_text_truth_split(path, 0.4, 1);
+  CHECK(t->train.num_sentences() == 2);
+  CHECK(t->heldout.num_sentences() == 1);
+}
+
+TEST_CASE("make_text_truth_split: a fraction outside [0, 0.9] or a bad file names its key") {
+  TempDir dir;
+  const auto path = dir.write("all.txt", kTrain);
+  CHECK(contains(invalid_argument_message([&] { make_text_truth_split(path, 0.95, 1); }),
+                 "truth.heldout_fraction = 0.95, but must be in [0, 0.9]"));
+  CHECK(contains(invalid_argument_message([&] { make_text_truth_split(path, -0.1, 1); }),
+                 "truth.heldout_fraction = -0.1, but must be in [0, 0.9]"));
+  CHECK(contains(invalid_argument_message([&] { make_text_truth_split(path, std::nan(""), 1); }),
+                 "truth.heldout_fraction = nan"));
+  const auto blank = dir.write("blank.txt", "\n");
+  const auto m = invalid_argument_message([&] { make_text_truth_split(blank, 0.1, 1); });
+  CHECK(contains(m, "truth.train"));
+  CHECK(contains(m, "empty"));
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("sources/text_corpus slow") {
+
+TEST_CASE("Brown: the memorization index finds every training sentence and reports its memory") {
+  const std::string train = std::string(COLLAPSE_SOURCE_DIR) + "/data/brown/train.txt";
+  const std::string heldout = std::string(COLLAPSE_SOURCE_DIR) + "/data/brown/heldout.txt";
+  if (!std::ifstream(train) || !std::ifstream(heldout)) {
+    MESSAGE("Brown corpus not found (run scripts/setup.sh); skipped");
+    return;
+  }
+  const auto t = make_text_truth(train, heldout);
+  REQUIRE(t->verbatim != nullptr);
+  bool all = true;
+  for (std::size_t i = 0; i < t->train.num_sentences(); ++i) all = all && t->verbatim->contains_sentence(t->train.sentence(i));
+  CHECK(all);
+  MESSAGE("Brown train: " << t->train.num_sentences() << " sentences, " << t->train.num_tokens() << " tokens; "
+                          << t->verbatim->num_distinct_sentences() << " distinct sentences, "
+                          << t->verbatim->num_distinct_ngrams() << " distinct 8-grams; index "
+                          << static_cast<double>(t->verbatim->memory_bytes()) / 1e6 << " MB");
+  CHECK(t->verbatim->memory_bytes() < 64'000'000);
 }
 
 }  // TEST_SUITE
