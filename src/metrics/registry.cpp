@@ -48,7 +48,7 @@ const std::vector<MetricInfo> kGmm = with_common({
     {"gelbrich_w2", "data units",
      "Wasserstein-2 distance between the Gaussians with the model's and the truth's overall mean and covariance: a "
      "lower bound on wasserstein2 (Gelbrich 1990), equal to it for single Gaussians. NaN for table truths."},
-    {"l2_distance", "density units",
+    {"l2_distance", "data units^(-d/2)",
      "Closed-form L2 distance between model and truth densities, sqrt(integral (p - q)^2) (the distance plotted by "
      "Shumailov et al. for their GMM experiment). NaN for table truths."},
     {"log_det_covariance", "nats",
