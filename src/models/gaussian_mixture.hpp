@@ -1,10 +1,13 @@
 #pragma once
 // Gaussian mixture model fitted by EM, with scikit-learn-compatible options so that published settings
-// can be written down 1:1 (sklearn.mixture.GaussianMixture, v1.3 semantics, n_init = 1).
+// can be written down 1:1 (sklearn.mixture.GaussianMixture, v1.3 semantics, including n_init restarts and
+// warm_start as GmmInit::previous), plus what the model-collapse experiments need beyond sklearn: policies
+// for components that lose their support (DegeneratePolicy) and a held-fixed covariance (mean-only fits).
 //
 // Sources: Bishop 2006, Pattern Recognition and Machine Learning, §9.2.2 (EM for Gaussian mixtures);
 // Arthur & Vassilvitskii 2007, "k-means++: the advantages of careful seeding"; scikit-learn user guide
-// §2.1.1 and sklearn/mixture/_gaussian_mixture.py (v1.3) for reg_covar, tol and the loop order.
+// §2.1.1 and sklearn/mixture/_gaussian_mixture.py (v1.3) for reg_covar, tol, n_init and the loop order;
+// Gerstgrasser et al. 2024, "Is model collapse inevitable?" for the fixed-covariance (mean-only) Gaussian.
 
 #include <string>
 #include <vector>
@@ -31,21 +34,63 @@ enum class GmmInit {
   kmeans_pp,  ///< k-means++ seeding only; hard labels to the nearest seed start EM (sklearn's "k-means++"
               ///< gives each seed point alone a label; labelling every point is more robust)
   random,     ///< random responsibilities, rows of a uniform matrix normalised (sklearn "random")
+  previous,   ///< warm start: EM starts (with an E-step) from the model's current parameters, i.e. the previous
+              ///< generation's fit when the loop reuses one model object (sklearn warm_start = True), keeping its
+              ///< K, which may be below `components` after DegeneratePolicy::drop. Falls back to `kmeans` with
+              ///< options().components components when the model has no parameters yet (no event), or when its
+              ///< dimension differs from the data's or it has more components than samples (event
+              ///< "warm_start_fallback"). With n_init > 1 only the first restart is warm; the others use kmeans.
+};
+
+/// What EM does with a component that loses its support: N_k = Σ_i r_ik < 2 (equivalently weight
+/// w_k < 2/n), checked after every M-step (including the one that follows the initialisation).
+enum class DegeneratePolicy {
+  keep,    ///< covariance at the floor reg_covar·I (held fixed_covariance if !fit_covariance), mean kept;
+           ///< event "empty_component" (once per component per EM run). The scikit-learn behaviour.
+  drop,    ///< remove the component: K shrinks for the rest of this fit and in the fitted model; weights are
+           ///< renormalised over the survivors; event "component_dropped" per component. The last component is
+           ///< never dropped (if every component is empty, the one with the largest N_k is kept, as `keep`).
+  reseed,  ///< put it back: μ_k = a training row drawn uniformly (boost uniform_int_distribution on the fit's
+           ///< rng), Σ_k = the data's MLE covariance (diagonal: its diagonal; spherical: mean of the diagonal · I)
+           ///< + reg_covar·I (held fixed_covariance if !fit_covariance), w_k = 1/K, then all weights
+           ///< renormalised; event "component_reseeded". At most kMaxReseeds = 3 reseeds per EM run (each
+           ///< restart has its own budget), so EM terminates; beyond the cap a component is handled as `keep`.
 };
 
 struct GmmOptions {
-  int components = 1;                             ///< K ≥ 1
-  CovarianceType covariance = CovarianceType::full;
-  double tol = 1e-3;        ///< stop when |Δ mean log-likelihood per sample| < tol (nats/sample); > 0
-  int max_iter = 100;       ///< ≥ 1 EM iterations
-  double reg_covar = 1e-6;  ///< ≥ 0, added to the diagonal of every covariance after each M-step (the variance floor)
-  GmmInit init = GmmInit::kmeans;
+  int components = 1;                             ///< K ≥ 1 (model.components); a fit that is not a warm start starts with K components
+  CovarianceType covariance = CovarianceType::full;  ///< model.covariance; ignored when !fit_covariance
+  double tol = 1e-3;        ///< stop when |Δ mean log-likelihood per sample| < tol (nats/sample); > 0 (model.tol)
+  int max_iter = 100;       ///< ≥ 1 EM iterations per restart (model.max_iter)
+  double reg_covar = 1e-6;  ///< ≥ 0, added to the diagonal of every covariance after each M-step (the variance
+                            ///< floor; model.reg_covar). Not added to fixed_covariance.
+  GmmInit init = GmmInit::kmeans;  ///< model.init
+  /// ≥ 1 restarts (model.n_init; sklearn n_init): initialisation + EM run n_init times, drawing from the
+  /// same rng stream one after the other; the fit with the highest final lower bound is kept (ties: the
+  /// earliest), with its iterations, converged flag and events only. Cost grows linearly.
+  int n_init = 1;
+  /// Handling of components whose effective count N_k falls below 2 (model.degenerate).
+  DegeneratePolicy degenerate = DegeneratePolicy::keep;
+  /// model.fit_covariance. false: the M-step updates weights and means only, and every component's
+  /// covariance is held at fixed_covariance (no reg_covar added; `covariance` is ignored). With K = 1 the fit
+  /// is then the mean-only MLE: μ = the sample mean (as in Gerstgrasser et al. 2024).
+  bool fit_covariance = true;
+  /// d × d symmetric positive definite (symmetric to 1e-12 relative), units of the data squared
+  /// (model.fixed_covariance). Required (and its d must match the data's) when !fit_covariance; ignored otherwise.
+  Eigen::MatrixXd fixed_covariance;
+
   /// Ceres-style validation; messages use the config keys "model.components", "model.tol",
-  /// "model.max_iter", "model.reg_covar", e.g. "model.tol = 0, but must be > 0".
+  /// "model.max_iter", "model.reg_covar", "model.n_init", "model.fixed_covariance", e.g.
+  /// "model.tol = 0, but must be > 0", "model.n_init = 0, but must be ≥ 1",
+  /// "model.fixed_covariance is empty, but must be a d × d symmetric positive definite matrix when
+  /// model.fit_covariance = false".
   /// @param error  receives the message if invalid; may be null.
-  /// @return false and a message naming the field if invalid.
+  /// @return false and a message naming the field if invalid. Cost: O(d³) for the fixed covariance check.
   bool IsValid(std::string* error) const;
 };
+
+/// Reseeds allowed per EM run under DegeneratePolicy::reseed.
+inline constexpr int kMaxReseeds = 3;
 
 namespace detail {
 
@@ -74,6 +119,18 @@ struct GmmWorkspace {
   std::vector<Eigen::MatrixXd> covariances;  ///< K of d × d (full fits)
   std::vector<Eigen::MatrixXd> cholesky;     ///< K of d × d lower L_k (full fits)
   GmmParams params;            ///< the parameters being fitted
+  // k-means initialisation (sized per fit; reused)
+  Eigen::MatrixXd centers;     ///< K × d k-means centres
+  Eigen::VectorXd closest;     ///< n: k-means++ squared distance to the nearest chosen centre; Lloyd: to the own centre
+  Eigen::MatrixXd candidate;   ///< n × trials: k-means++ candidate potentials
+  Eigen::MatrixXd lane_sums;   ///< (d + 1) × 4K: Lloyd's per-lane partial counts and coordinate sums
+  Eigen::VectorXd mask, previous_mask;  ///< n: Lloyd's labels as 0/1 when K = 2 (current, previous)
+  std::vector<double> cumulative;   ///< n: cumulative D(x)²
+  std::vector<Eigen::Index> labels;  ///< n: k-means labels
+  std::vector<Eigen::Index> ids, order, empty;  ///< k-means++ candidate rows; Lloyd's empty-cluster relocation
+  // restarts: the best fit so far, swapped into the model at the end (the model's old storage comes back here)
+  GmmParams best_params;
+  std::vector<Eigen::MatrixXd> best_covariances, best_cholesky;
 
   GmmWorkspace() = default;
   GmmWorkspace(const GmmWorkspace&) {}
@@ -103,27 +160,45 @@ class GaussianMixture {
                                          const std::vector<Eigen::MatrixXd>& covariances);
 
   /// Fits by EM in log space (Bishop 2006, PRML §9.2.2; log-sum-exp responsibilities), starting from
-  /// options().init drawn from `rng`. Loop as scikit-learn 1.3: responsibilities from the init → M-step;
-  /// then repeat {E-step (gives the lower bound = mean log-likelihood per sample of the current
-  /// parameters) → M-step → stop if |lower bound − previous| < tol} at most max_iter times.
+  /// options().init drawn from `rng`. Loop as scikit-learn 1.3: responsibilities from the init → M-step
+  /// (a warm start, GmmInit::previous, skips this and starts from the current parameters); then repeat
+  /// {E-step (gives the lower bound = mean log-likelihood per sample of the current parameters) → M-step
+  /// → stop if |lower bound − previous| < tol} at most max_iter times. Run n_init times (restarts, same
+  /// rng stream); the restart with the highest final lower bound is kept.
   /// M-step: N_k = Σ_i r_ik + 10·eps, w_k = N_k / Σ N_k, μ_k = Σ_i r_ik x_i / N_k, Σ_k = Σ_i r_ik
-  /// (x_i − μ_k)(x_i − μ_k)ᵀ / N_k + reg_covar·I (diagonal: its diagonal; spherical: mean of it · I).
-  /// Degenerate components are handled and reported, not thrown (each kind once per component per fit):
-  ///   "empty_component"  Σ_i r_ik < 2: Σ_k = reg_covar·I and μ_k keeps its previous value;
-  ///   "variance_floor"   the smallest eigenvalue of Σ_k (diagonal: smallest variance) ≤ 10·reg_covar;
-  ///   "em_not_converged" max_iter iterations without |Δ lower bound| < tol.
-  /// On success the model holds the parameters after the last M-step; on an exception it keeps its
-  /// previous parameters.
-  /// @param data  n × d, one sample per row; n ≥ components; d ≥ 1; finite. d may differ from a previous fit.
-  /// @param rng   consumed only by the initialisation (k-means++ / random responsibilities).
-  /// @return FitReport: iterations (EM loop passes, 1..max_iter), converged, lower_bound (mean
-  ///         log-likelihood per sample of the parameters before the last M-step, as sklearn's
-  ///         lower_bound_; nats/sample) and events (generation = -1).
-  /// @throws std::invalid_argument  n < components, d = 0, or a non-finite value.
-  /// @throws NumericalError  a covariance is not positive definite even after adding reg_covar
-  ///         (possible only when reg_covar = 0 or data are huge).
-  /// Cost: O(iterations · n · K · d²) plus O(n · K · d) per Lloyd iteration of the init; the EM
-  /// loop allocates nothing (scratch space is sized once per fit and reused).
+  /// (x_i − μ_k)(x_i − μ_k)ᵀ / N_k + reg_covar·I (diagonal: its diagonal; spherical: mean of it · I;
+  /// !fit_covariance: Σ_k = fixed_covariance).
+  /// Degenerate situations are handled and reported, not thrown. Event kinds (component indices are
+  /// those at the time of the event, i.e. after earlier drops):
+  ///   "empty_component"     N_k < 2 under DegeneratePolicy::keep (or beyond the reseed cap, or the last
+  ///                         component under drop): Σ_k = reg_covar·I, μ_k keeps its previous value; once
+  ///                         per component per EM run;
+  ///   "component_dropped"   N_k < 2 under DegeneratePolicy::drop: the component is removed;
+  ///   "component_reseeded"  N_k < 2 under DegeneratePolicy::reseed: mean, covariance and weight reset;
+  ///   "variance_floor"      the smallest eigenvalue of Σ_k (diagonal: smallest variance) ≤ 10·reg_covar,
+  ///                         once per component per EM run (never when !fit_covariance);
+  ///   "em_not_converged"    max_iter iterations without |Δ lower bound| < tol;
+  ///   "point_mass_floor"    Σ_k is not positive definite even after reg_covar (reg_covar = 0 and the
+  ///                         component collapsed onto identical or collinear rows): (ε·max(1, ‖μ_k‖∞))² +
+  ///                         ε·tr(Σ_k)/d is added to its diagonal, once per component per EM run;
+  ///   "warm_start_fallback" init = previous, but the fitted model's dimension differs from the data's or
+  ///                         it has more components than samples: kmeans was used instead.
+  /// On success the model holds the parameters after the last M-step of the kept restart (K may be
+  /// below options().components after drops); on an exception it keeps its previous parameters.
+  /// @param data  n × d, one sample per row; n ≥ options().components; d ≥ 1; finite. d may differ from a
+  ///              previous fit (a warm start then falls back to kmeans).
+  /// @param rng   consumed by the initialisations (k-means++ / random responsibilities) of every restart,
+  ///              in order, and by reseeds; a warm start draws nothing.
+  /// @return FitReport of the kept restart: iterations (EM loop passes, 1..max_iter), converged,
+  ///         lower_bound (mean log-likelihood per sample of the parameters before the last M-step, as
+  ///         sklearn's lower_bound_; nats/sample) and events (generation = -1).
+  /// @throws std::invalid_argument  n < components, d = 0, a non-finite value, or !fit_covariance with
+  ///         fixed_covariance not d × d (message names "model.fit_covariance").
+  /// @throws NumericalError  a covariance with a non-finite entry (overflowing data), or one still not
+  ///         positive definite after the point-mass floor.
+  /// Cost: n_init · (O(iterations · n · K · d²) plus O(n · K · d) per Lloyd iteration of the init); the
+  /// EM loop allocates nothing except when a component is dropped or an event message is formed
+  /// (scratch space is sized once per fit and reused).
   FitReport fit(const Eigen::MatrixXd& data, Rng& rng);
 
   /// Exact sampling (temperature τ = controls.temperature scales every covariance by τ²).

@@ -23,6 +23,7 @@
 namespace {
 
 using collapse::CovarianceType;
+using collapse::DegeneratePolicy;
 using collapse::FitReport;
 using collapse::GaussianMixture;
 using collapse::GmmInit;
@@ -294,30 +295,34 @@ TEST_CASE("fit: follows scikit-learn's EM trajectory step for step (random init,
       resp0.row(i) /= resp0.row(i).sum();
     }
   }
-  for (CovarianceType type : {CovarianceType::full, CovarianceType::diagonal, CovarianceType::spherical}) {
-    for (int max_iter : {3, 1000}) {
-      CAPTURE(static_cast<int>(type));
-      CAPTURE(max_iter);
-      GmmOptions o;
-      o.components = K;
-      o.covariance = type;
-      o.init = GmmInit::random;
-      o.tol = 1e-7;
-      o.max_iter = max_iter;
-      o.reg_covar = 1e-3;  // a visible reg_covar, so that its placement matters
-      GaussianMixture model(o);
-      const FitReport r = fit(model, x, 132);
-      ReferenceEm ref;
-      ref.run(x, resp0, type, o.reg_covar, o.tol, o.max_iter);
-      CHECK(r.iterations == ref.iterations);
-      CHECK(r.converged == ref.converged);
-      CHECK(r.lower_bound == doctest::Approx(ref.lower_bound).epsilon(1e-10));
-      CHECK((model.weights() - ref.w).cwiseAbs().maxCoeff() <= 1e-9);
-      CHECK((model.means() - ref.mu).cwiseAbs().maxCoeff() <= 1e-9);
-      for (int k = 0; k < K; ++k)
-        CHECK((model.covariances()[static_cast<std::size_t>(k)] - ref.cov[static_cast<std::size_t>(k)])
-                  .cwiseAbs()
-                  .maxCoeff() <= 1e-9);
+  // d = 2 runs the general E-step with the K = 2 normalisation; d = 1 the fused 1-D, K = 2 kernel.
+  for (const MatrixXd& xd : {x, MatrixXd(x.leftCols(1))}) {
+    for (CovarianceType type : {CovarianceType::full, CovarianceType::diagonal, CovarianceType::spherical}) {
+      for (int max_iter : {3, 1000}) {
+        CAPTURE(xd.cols());
+        CAPTURE(static_cast<int>(type));
+        CAPTURE(max_iter);
+        GmmOptions o;
+        o.components = K;
+        o.covariance = type;
+        o.init = GmmInit::random;
+        o.tol = 1e-7;
+        o.max_iter = max_iter;
+        o.reg_covar = 1e-3;  // a visible reg_covar, so that its placement matters
+        GaussianMixture model(o);
+        const FitReport r = fit(model, xd, 132);
+        ReferenceEm ref;
+        ref.run(xd, resp0, type, o.reg_covar, o.tol, o.max_iter);
+        CHECK(r.iterations == ref.iterations);
+        CHECK(r.converged == ref.converged);
+        CHECK(r.lower_bound == doctest::Approx(ref.lower_bound).epsilon(1e-10));
+        CHECK((model.weights() - ref.w).cwiseAbs().maxCoeff() <= 1e-9);
+        CHECK((model.means() - ref.mu).cwiseAbs().maxCoeff() <= 1e-9);
+        for (int k = 0; k < K; ++k)
+          CHECK((model.covariances()[static_cast<std::size_t>(k)] - ref.cov[static_cast<std::size_t>(k)])
+                    .cwiseAbs()
+                    .maxCoeff() <= 1e-9);
+      }
     }
   }
 }
@@ -464,20 +469,35 @@ TEST_CASE("fit: collapse to repeated points is recorded as events, not thrown") 
   }
 }
 
-TEST_CASE("fit: reg_covar = 0 on collapsed data throws NumericalError and keeps the previous model") {
-  const MatrixXd good = draw(three_in_2d(), 500, 81);
+TEST_CASE("fit: reg_covar = 0 on data collapsed to points floors the covariance and records it") {
+  // Two clusters of identical rows: the plain MLE covariance is exactly 0 (the end state of collapse).
+  // The fit must go on with the point-mass floor (ε·max(1, |μ|))² on the diagonal and say so.
   MatrixXd collapsed(40, 2);
   collapsed.topRows(20).setConstant(0.0);
   collapsed.bottomRows(20).setConstant(3.0);
-  GmmOptions o;
-  o.components = 2;
-  o.reg_covar = 0;
-  GaussianMixture model(o);
-  fit(model, good, 82);
-  const MatrixXd means_before = model.means();
-  CHECK_THROWS_WITH_AS(fit(model, collapsed, 83), doctest::Contains("is not positive definite even after adding"),
-                       collapse::NumericalError);
-  CHECK(model.means() == means_before);
+  for (const auto cov : {CovarianceType::full, CovarianceType::diagonal}) {
+    GmmOptions o;
+    o.components = 2;
+    o.reg_covar = 0;
+    o.covariance = cov;
+    GaussianMixture model(o);
+    FitReport r;
+    REQUIRE_NOTHROW(r = fit(model, collapsed, 83));
+    const std::vector<int> order = model.means()(0, 0) < model.means()(1, 0) ? std::vector<int>{0, 1} : std::vector<int>{1, 0};
+    CHECK(model.means().row(order[0]).isZero());
+    CHECK(model.means().row(order[1]).isApproxToConstant(3.0));
+    const double eps = std::numeric_limits<double>::epsilon();
+    // The component at 0 has exactly zero spread and gets the floor ε²; the one at 3 may keep a
+    // rounding-level spread (μ = Σ r x / (N + 10 eps) is not exactly 3), so it is only bounded.
+    CHECK(model.covariances()[static_cast<std::size_t>(order[0])](0, 0) == doctest::Approx(eps * eps));
+    const double c1 = model.covariances()[static_cast<std::size_t>(order[1])](0, 0);
+    CHECK(c1 > 0);
+    CHECK(c1 < 1e-28);
+    CHECK(std::count_if(r.events.begin(), r.events.end(), [](const collapse::Event& e) { return e.kind == "point_mass_floor"; }) >= 1);
+    CHECK(std::isfinite(model.log_likelihood(collapsed)));
+    const MatrixXd s = draw(model, 50, 84);
+    CHECK(((s.array() - 0.0).abs() < 1e-12 || (s.array() - 3.0).abs() < 1e-12).all());
+  }
 }
 
 TEST_CASE("fit: bad input throws std::invalid_argument naming the problem") {
@@ -681,6 +701,266 @@ TEST_CASE("from_parameters: validates shapes, weights and positive definiteness"
   CHECK(g.options().components == 2);
 }
 
+TEST_CASE("fit: n_init keeps the restart with the best final lower bound (same rng stream as single fits)") {
+  // Six separated 1-D clusters, K = 4, k-means++ seeding only and 5 EM iterations: restarts end in
+  // different local optima. Restart r of an n_init = R fit consumes the rng exactly like the r-th of R
+  // consecutive n_init = 1 fits on one Rng, so the kept lower bound must be the best of those.
+  MatrixXd x(600, 1);
+  {
+    Rng rng(141);
+    boost::random::uniform_real_distribution<double> unif(-0.5, 0.5);
+    for (Eigen::Index i = 0; i < x.rows(); ++i) x(i, 0) = 4.0 * static_cast<double>(i % 6) + unif(rng);
+  }
+  GmmOptions o;
+  o.components = 4;
+  o.init = GmmInit::kmeans_pp;
+  o.max_iter = 5;
+  const int R = 6;
+  std::vector<double> single;
+  std::vector<MatrixXd> single_means;
+  {
+    Rng rng(142);
+    for (int r = 0; r < R; ++r) {
+      GaussianMixture g(o);
+      single.push_back(g.fit(x, rng).lower_bound);
+      single_means.push_back(g.means());
+    }
+  }
+  const auto best = std::max_element(single.begin(), single.end());
+  CAPTURE(single[0]);
+  CAPTURE(*best);
+  REQUIRE(*best - *std::min_element(single.begin(), single.end()) > 1e-3);  // the restarts do matter
+
+  o.n_init = R;
+  GaussianMixture model(o);
+  Rng rng(142);
+  const FitReport r = model.fit(x, rng);
+  for (double lb : single) CHECK(r.lower_bound >= lb);
+  CHECK(r.lower_bound == *best);  // exact: the same computation
+  CHECK(model.means() == single_means[static_cast<std::size_t>(best - single.begin())]);
+  // Events belong to the kept restart only: at most one "em_not_converged" (not one per restart).
+  CHECK(count_events(r, "em_not_converged") <= 1);
+
+  // n_init = 1 is the old behaviour: the first of the single fits.
+  o.n_init = 1;
+  GaussianMixture one(o);
+  CHECK(fit(one, x, 142).lower_bound == single[0]);
+}
+
+TEST_CASE("fit: init = previous warm-starts from the last fit: fewer iterations, the same optimum") {
+  const GaussianMixture truth = GaussianMixture::from_parameters(vec({0.5, 0.5}), mat({{0.0}, {1.5}}),
+                                                                 {mat({{1.0}}), mat({{1.0}})});
+  const MatrixXd x = draw(truth, 2000, 151);  // heavily overlapping: EM needs many iterations from k-means
+  GmmOptions o;
+  o.components = 2;
+  o.tol = 1e-7;
+  o.max_iter = 10000;
+  GaussianMixture cold(o);
+  const FitReport rc = fit(cold, x, 152);
+  REQUIRE(rc.converged);
+  REQUIRE(rc.iterations > 10);
+
+  o.init = GmmInit::previous;
+  GaussianMixture warm(o);
+  // Not fitted yet: falls back to kmeans, bit-identical to the cold fit, no event.
+  const FitReport first = fit(warm, x, 152);
+  CHECK(first.iterations == rc.iterations);
+  CHECK(first.lower_bound == rc.lower_bound);
+  CHECK(warm.means() == cold.means());
+  CHECK(first.events.empty());
+  // Refit on the same data from the converged parameters: a couple of iterations, same optimum.
+  const FitReport again = fit(warm, x, 999);
+  CHECK(again.converged);
+  CHECK(again.iterations < rc.iterations);
+  CHECK(again.iterations <= 3);
+  CHECK(again.lower_bound >= rc.lower_bound - 1e-7);
+  CHECK(std::abs(again.lower_bound - rc.lower_bound) < 1e-6);
+  CHECK((warm.means() - cold.means()).cwiseAbs().maxCoeff() < 1e-3);
+  CHECK((warm.weights() - cold.weights()).cwiseAbs().maxCoeff() < 1e-3);
+  // The warm start draws nothing: any seed gives the same bits.
+  GaussianMixture warm2(o);
+  fit(warm2, x, 152);
+  fit(warm2, x, 7);
+  CHECK(warm2.means() == warm.means());
+
+  // A dimension change cannot be warm-started: kmeans with options.components, and an event.
+  const MatrixXd x2 = draw(three_in_2d(), 500, 153);
+  const FitReport other = fit(warm, x2, 154);
+  CHECK(warm.dim() == 2);
+  CHECK(warm.components() == 2);
+  CHECK(count_events(other, "warm_start_fallback") == 1);
+
+  // n_init > 1: restart 0 is the warm start, the others kmeans; the best is kept, so never worse.
+  o.n_init = 3;
+  GaussianMixture warm3(o);
+  fit(warm3, x, 152);
+  const FitReport r3 = fit(warm3, x, 155);
+  CHECK(r3.lower_bound >= again.lower_bound - 1e-12);
+}
+
+TEST_CASE("fit: degenerate policies on data that forces an empty component") {
+  // Two distinct values, K = 3: one component must lose its support (the "empty component" case above).
+  MatrixXd x(40, 1);
+  x.topRows(20).setConstant(0.0);
+  x.bottomRows(20).setConstant(1.0);
+  GmmOptions o;
+  o.components = 3;
+
+  SUBCASE("keep: the scikit-learn behaviour, K stays 3") {
+    o.degenerate = DegeneratePolicy::keep;
+    GaussianMixture model(o);
+    FitReport r;
+    CHECK_NOTHROW(r = fit(model, x, 73));
+    CHECK(count_events(r, "empty_component") >= 1);
+    CHECK(count_events(r, "component_dropped") == 0);
+    CHECK(count_events(r, "component_reseeded") == 0);
+    CHECK(model.components() == 3);
+  }
+  SUBCASE("drop: K shrinks in the fitted model; a kmeans refit starts again from 3, previous continues") {
+    o.degenerate = DegeneratePolicy::drop;
+    GaussianMixture model(o);
+    FitReport r;
+    CHECK_NOTHROW(r = fit(model, x, 73));
+    const int dropped = count_events(r, "component_dropped");
+    CHECK(dropped >= 1);
+    CHECK(model.components() == 3 - dropped);
+    CHECK(model.components() >= 1);
+    CHECK(count_events(r, "empty_component") == 0);
+    CHECK(model.means().rows() == model.components());
+    CHECK(model.covariances().size() == static_cast<std::size_t>(model.components()));
+    CHECK(model.weights().sum() == doctest::Approx(1.0).epsilon(1e-14));
+    CHECK(std::isfinite(model.log_likelihood(x)));
+    CHECK(draw(model, 50, 74).allFinite());
+    for (const auto& e : r.events)
+      if (e.kind == "component_dropped") CHECK(e.message.find("dropped (model.degenerate = drop)") != std::string::npos);
+
+    // Recovery: the next kmeans fit starts from options.components = 3 again.
+    const MatrixXd y = draw(three_in_2d(), 600, 75).leftCols(1);
+    fit(model, y, 76);
+    CHECK(model.components() == 3);
+
+    // init = previous continues from the shrunk model.
+    o.init = GmmInit::previous;
+    GaussianMixture warm(o);
+    fit(warm, x, 73);
+    const int k_after = warm.components();
+    CHECK(k_after < 3);
+    fit(warm, y, 77);
+    CHECK(warm.components() <= k_after);
+  }
+  SUBCASE("drop never removes the last component") {
+    const MatrixXd five = mat({{0.0, 1.0}, {2.0, -1.0}, {5.0, 5.0}, {-3.0, 2.0}, {1.0, 1.5}});
+    o.components = 5;
+    o.degenerate = DegeneratePolicy::drop;
+    GaussianMixture model(o);
+    FitReport r;
+    CHECK_NOTHROW(r = fit(model, five, 75));  // every cluster holds one point: all are empty
+    CHECK(model.components() == 1);
+    CHECK(count_events(r, "component_dropped") == 4);
+    CHECK(count_events(r, "empty_component") == 1);  // the survivor, handled as keep
+    CHECK(model.weights()(0) == doctest::Approx(1.0));
+    CHECK(std::isfinite(model.log_likelihood(five)));
+  }
+  SUBCASE("reseed: K stays 3, at most kMaxReseeds reseeds, EM terminates") {
+    o.degenerate = DegeneratePolicy::reseed;
+    o.max_iter = 500;
+    GaussianMixture model(o);
+    FitReport r;
+    CHECK_NOTHROW(r = fit(model, x, 73));
+    const int reseeds = count_events(r, "component_reseeded");
+    CHECK(reseeds >= 1);
+    CHECK(reseeds <= collapse::kMaxReseeds);
+    CHECK(model.components() == 3);
+    CHECK(model.weights().sum() == doctest::Approx(1.0).epsilon(1e-14));
+    CHECK(model.means().allFinite());
+    CHECK(std::isfinite(model.log_likelihood(x)));
+    for (const auto& e : r.events)
+      if (e.kind == "component_reseeded") CHECK(e.message.find("reseeded at training row ") != std::string::npos);
+    // Reseeded means are training rows: 0 or 1 here.
+    for (Eigen::Index k = 0; k < 3; ++k) CHECK((model.means()(k, 0) >= 0.0 && model.means()(k, 0) <= 1.0));
+    // Deterministic given the seed.
+    GaussianMixture again(o);
+    const FitReport r2 = fit(again, x, 73);
+    CHECK(r2.events.size() == r.events.size());
+    CHECK(again.means() == model.means());
+  }
+}
+
+TEST_CASE("fit: fit_covariance = false updates weights and means only; K = 1 gives the sample mean") {
+  const MatrixXd x = draw(three_in_2d(), 1000, 161);
+  const MatrixXd fixed = mat({{2.0, 0.3}, {0.3, 0.5}});
+  GmmOptions o;
+  o.fit_covariance = false;
+  o.fixed_covariance = fixed;
+  SUBCASE("K = 1: the mean-only MLE") {
+    GaussianMixture model(o);
+    const FitReport r = fit(model, x, 162);
+    CHECK(r.converged);
+    CHECK(model.weights()(0) == 1.0);
+    const Eigen::RowVectorXd mean = x.colwise().mean();
+    CHECK((model.means().row(0) - mean).cwiseAbs().maxCoeff() <= 1e-15 * (1 + mean.cwiseAbs().maxCoeff()));
+    CHECK(model.covariances()[0] == fixed);  // exactly: no reg_covar, no update
+    CHECK(r.events.empty());
+  }
+  SUBCASE("K = 3: every covariance is held fixed") {
+    o.components = 3;
+    GaussianMixture model(o);
+    fit(model, x, 163);
+    for (const MatrixXd& c : model.covariances()) CHECK(c == fixed);
+    CHECK(model.weights().sum() == doctest::Approx(1.0).epsilon(1e-14));
+    // Separated clusters: the means still find them (5 SE of a labelled mean, as above).
+    const std::vector<int> order = order_by_first_mean(model);
+    CHECK(std::abs(model.means()(order[0], 0) - (-8.0)) < 0.5);
+    CHECK(std::abs(model.means()(order[2], 0) - 8.0) < 0.5);
+  }
+  SUBCASE("a diagonal fixed covariance in 1-D") {
+    o.fixed_covariance = mat({{0.25}});
+    GaussianMixture model(o);
+    fit(model, x.leftCols(1), 164);
+    CHECK(model.covariances()[0](0, 0) == 0.25);
+    CHECK(model.means()(0, 0) == doctest::Approx(x.col(0).mean()).epsilon(1e-15));
+  }
+  SUBCASE("the fixed covariance must match the data's dimension") {
+    GaussianMixture model(o);
+    Rng rng(1);
+    CHECK_THROWS_WITH_AS(model.fit(x.leftCols(1), rng),
+                         "gaussian mixture fit: model.fit_covariance = false needs model.fixed_covariance of 1 × 1 "
+                         "for data with d = 1, but it is 2 × 2",
+                         std::invalid_argument);
+  }
+}
+
+TEST_CASE("GmmOptions::IsValid: n_init and fixed_covariance messages") {
+  const auto message = [](GmmOptions o) {
+    std::string e;
+    CHECK_FALSE(o.IsValid(&e));
+    return e;
+  };
+  GmmOptions o;
+  o.n_init = 0;
+  CHECK(message(o) == "model.n_init = 0, but must be ≥ 1");
+  CHECK_THROWS_WITH_AS(GaussianMixture{o}, "model.n_init = 0, but must be ≥ 1", std::invalid_argument);
+  o = {};
+  o.fit_covariance = false;
+  CHECK(message(o) ==
+        "model.fixed_covariance is empty, but must be a d × d symmetric positive definite matrix when "
+        "model.fit_covariance = false");
+  o.fixed_covariance = MatrixXd::Identity(2, 3);
+  CHECK(message(o) == "model.fixed_covariance is 2 × 3, but must be square (d × d) when model.fit_covariance = false");
+  o.fixed_covariance = mat({{1, 2}, {2, 1}});
+  CHECK(message(o) == "model.fixed_covariance is not positive definite, but must be symmetric positive definite");
+  o.fixed_covariance = mat({{1, 0.5}, {0.4, 1}});
+  CHECK(message(o).find("model.fixed_covariance is not symmetric") == 0);
+  o.fixed_covariance = mat({{std::nan("")}});
+  CHECK(message(o) == "model.fixed_covariance contains a non-finite value, but must be finite");
+  o.fixed_covariance = mat({{1, 0.5}, {0.5, 1}});
+  CHECK(o.IsValid(nullptr));
+  // Ignored (not checked) while the covariance is fitted.
+  GmmOptions fitted;
+  fitted.fixed_covariance = mat({{1, 2}, {2, 1}});
+  CHECK(fitted.IsValid(nullptr));
+}
+
 TEST_CASE("GmmOptions::IsValid: names the offending config key") {
   std::string error;
   CHECK(GmmOptions{}.IsValid(&error));
@@ -704,6 +984,41 @@ TEST_CASE("GmmOptions::IsValid: names the offending config key") {
   o.reg_covar = -1e-6;
   CHECK(message(o) == "model.reg_covar = -1e-06, but must be ≥ 0");
   CHECK_THROWS_WITH_AS(GaussianMixture{o}, "model.reg_covar = -1e-06, but must be ≥ 0", std::invalid_argument);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("models/gaussian_mixture/slow") {
+
+TEST_CASE("fit_covariance = false, K = 1: the recursive loop's mean is a random walk (Gerstgrasser et al. 2024)") {
+  // Fit the mean only (Σ fixed at 1) on n samples, sample n from the fit, repeat: μ_g = μ_{g−1} + ε_g with
+  // ε_g ~ N(0, 1/n), so μ_G ~ N(0, G/n) exactly. R replicates: the sample variance s² of μ_G has
+  // SE ≈ (G/n)·√(2/(R − 1)); 5 SE → false-alarm rate 5.7e-7 (normal approximation to the χ² is fine at R = 2000).
+  const int R = 2000, G = 40, n = 50;
+  GmmOptions o;
+  o.fit_covariance = false;
+  o.fixed_covariance = mat({{1.0}});
+  const GaussianMixture truth = GaussianMixture::from_parameters(vec({1.0}), mat({{0.0}}), {mat({{1.0}})});
+  std::vector<double> final_mean;
+  for (int rep = 0; rep < R; ++rep) {
+    GaussianMixture model(o);
+    MatrixXd x = draw(truth, n, 10000 + static_cast<std::uint64_t>(rep));
+    for (int g = 0; g < G; ++g) {
+      fit(model, x, 1);
+      x = draw(model, n, 20000 + static_cast<std::uint64_t>(rep) * 100 + static_cast<std::uint64_t>(g));
+      REQUIRE(model.covariances()[0](0, 0) == 1.0);
+    }
+    final_mean.push_back(model.means()(0, 0));
+  }
+  const double m = std::accumulate(final_mean.begin(), final_mean.end(), 0.0) / R;
+  double s2 = 0;
+  for (double v : final_mean) s2 += (v - m) * (v - m);
+  s2 /= R - 1;
+  const double expected = static_cast<double>(G) / n;  // fits at g = 0..G−1 see G sampling steps (incl. the first draw)
+  CAPTURE(s2);
+  CAPTURE(expected);
+  CHECK(std::abs(s2 - expected) <= 5 * expected * std::sqrt(2.0 / (R - 1)));
+  CHECK(std::abs(m) <= 5 * std::sqrt(expected / R));
 }
 
 }  // TEST_SUITE
