@@ -78,7 +78,7 @@ struct MetricsConfig {
   std::size_t sample_size = 0;     ///< size of the evaluation sample drawn from every model; 0 = samples_per_generation
   std::size_t tail_rank = 1000;    ///< n-gram tail mass: types ranked beyond r in the real data
   double tail_probability = 0.005; ///< GMM tail mass: beyond the truth's q and 1 − q quantiles
-  std::size_t kl_samples = 10000;  ///< GMM: Monte Carlo sample size of KL when not closed form; 0 = skip (NaN)
+  std::size_t kl_samples = 1000;   ///< GMM: Monte Carlo sample size of KL when not closed form; 0 = skip (NaN)
   std::size_t dcr_samples = 1000;  ///< GMM: generated rows measured for distance to closest real record; 0 = skip
 };
 

@@ -437,7 +437,7 @@ RunConfig parse_run_config(const toml::table& table, const std::string& base_dir
     Section s(table["metrics"].as_table(), "metrics", kMetricsKeys);
     c.metrics.sample_size = static_cast<std::size_t>(s.integer("sample_size", 0, 0));
     c.metrics.tail_rank = static_cast<std::size_t>(s.integer("tail_rank", 1000, 0));
-    c.metrics.kl_samples = static_cast<std::size_t>(s.integer("kl_samples", 10000, 0, 100'000'000));
+    c.metrics.kl_samples = static_cast<std::size_t>(s.integer("kl_samples", 1000, 0, 100'000'000));
     c.metrics.dcr_samples = static_cast<std::size_t>(s.integer("dcr_samples", 1000, 0, 10'000'000));
     c.metrics.tail_probability = s.number("tail_probability", 0.005);
     if (!(c.metrics.tail_probability > 0 && c.metrics.tail_probability < 0.5))

@@ -40,6 +40,10 @@ samples_per_generation = {n}
 anchoring = "replace"
 real_fraction = 0.2
 
+[metrics]
+kl_samples = 0   # this test is about sweeps: keep runs as cheap as the EM itself
+dcr_samples = 0
+
 [sweep]
 "loop.anchoring" = ["replace", "mix"]
 
