@@ -7,6 +7,7 @@
 #include <iterator>
 #include <random>
 #include <stdexcept>
+#include <optional>
 #include <string>
 
 #include <unistd.h>
@@ -69,5 +70,17 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
 }
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// Paths of the Brown corpus fetched by scripts/setup.sh (data/brown/{train,heldout}.txt).
+struct BrownPaths {
+  std::string train, heldout;
+};
+/// The Brown paths if both files exist, else nullopt (tests then skip with a MESSAGE).
+inline std::optional<BrownPaths> brown_paths() {
+  BrownPaths p{std::string(COLLAPSE_SOURCE_DIR) + "/data/brown/train.txt",
+               std::string(COLLAPSE_SOURCE_DIR) + "/data/brown/heldout.txt"};
+  if (!std::ifstream(p.train) || !std::ifstream(p.heldout)) return std::nullopt;
+  return p;
+}
 
 }  // namespace collapse::testing

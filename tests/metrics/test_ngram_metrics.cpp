@@ -335,13 +335,12 @@ TEST_CASE("verbatim rates: hand values; 8-grams are counted inside sentences onl
 TEST_SUITE("metrics/ngram_metrics slow") {
 
 TEST_CASE("Brown: verbatim rates of the training text are 1 and of the held-out text small; Zipf exponent near 1") {
-  const std::string train = std::string(COLLAPSE_SOURCE_DIR) + "/data/brown/train.txt";
-  const std::string heldout = std::string(COLLAPSE_SOURCE_DIR) + "/data/brown/heldout.txt";
-  if (!std::ifstream(train) || !std::ifstream(heldout)) {
+  const auto brown = collapse::testing::brown_paths();
+  if (!brown) {
     MESSAGE("Brown corpus not found (run scripts/setup.sh); skipped");
     return;
   }
-  const auto t = make_text_truth(train, heldout);
+  const auto t = make_text_truth(brown->train, brown->heldout);
   REQUIRE(t->verbatim != nullptr);
   CHECK(verbatim_sentence_rate(t->train, *t->verbatim) == 1.0);
   CHECK(verbatim_ngram_rate(t->train, *t->verbatim) == 1.0);

@@ -410,13 +410,12 @@ TEST_CASE("make_text_truth_split: a fraction outside [0, 0.9] or a bad file name
 TEST_SUITE("sources/text_corpus slow") {
 
 TEST_CASE("Brown: the memorization index finds every training sentence and reports its memory") {
-  const std::string train = std::string(COLLAPSE_SOURCE_DIR) + "/data/brown/train.txt";
-  const std::string heldout = std::string(COLLAPSE_SOURCE_DIR) + "/data/brown/heldout.txt";
-  if (!std::ifstream(train) || !std::ifstream(heldout)) {
+  const auto brown = collapse::testing::brown_paths();
+  if (!brown) {
     MESSAGE("Brown corpus not found (run scripts/setup.sh); skipped");
     return;
   }
-  const auto t = make_text_truth(train, heldout);
+  const auto t = make_text_truth(brown->train, brown->heldout);
   REQUIRE(t->verbatim != nullptr);
   bool all = true;
   for (std::size_t i = 0; i < t->train.num_sentences(); ++i) all = all && t->verbatim->contains_sentence(t->train.sentence(i));
