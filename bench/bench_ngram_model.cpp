@@ -236,6 +236,7 @@ BENCHMARK(BM_Brown_SampleTruncated)
     ->Unit(benchmark::kMillisecond);
 
 // One generation of the loop: fit on Brown (N tokens) + sample N tokens. items/s = N / (t_fit + t_sample).
+// The machine may be shared: compare cpu_time (e.g. --benchmark_repetitions=5, take the minimum).
 void BM_Brown_FitSample(benchmark::State& state) {
   const brown::Data& b = brown::data();
   if (!b.ok) {

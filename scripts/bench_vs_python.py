@@ -11,10 +11,14 @@ Python side: collections.Counter over (context, next) pairs for counting; per co
 array (numpy) searched with numpy.searchsorted on uniforms drawn in bulk (numpy.random.Generator), so
 the per-token work is one Python loop iteration with one searchsorted call.
 collapse side: BM_RecursiveLoop_Brown_Bigram_200k_3gens of bench/bench_ngram_model.cpp, read with
---benchmark_format=json (real time per iteration).
+--benchmark_format=json.
+
+Both sides are timed in CPU time of the process (Python: time.process_time; collapse: the benchmark's
+cpu_time), the minimum over --repeats runs, so that a machine shared with other jobs does not distort the
+ratio; wall-clock figures are printed too.
 
 Usage: scripts/bench_vs_python.py [--bench build/bench/bench_ngram_model] [--data data/brown/train.txt]
-                                  [--repeats 3]
+                                  [--repeats 5]
 """
 import argparse
 import json
@@ -104,28 +108,28 @@ def python_loop(gen0, v, seed):
     bos, eos = v + 1, v
     rng = np.random.default_rng(seed)
     pool = gen0
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(GENERATIONS):
         model = fit(pool, bos, eos)
         pool = sample(model, TOKENS_PER_GENERATION, bos, eos, rng)
-    elapsed = time.perf_counter() - start
+    elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     assert sum(len(s) for s in pool) == TOKENS_PER_GENERATION
-    return elapsed
+    return elapsed, elapsed_cpu
 
 
-def collapse_loop(bench):
+def collapse_loop(bench, repeats):
+    """(min real time, min cpu time) over `repeats` repetitions of the benchmark, in seconds."""
     out = subprocess.run(
         [bench, "--benchmark_format=json", "--benchmark_filter=BM_RecursiveLoop_Brown_Bigram_200k_3gens$",
-         "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"],
+         f"--benchmark_repetitions={repeats}"],
         check=True, capture_output=True, text=True).stdout
     runs = json.loads(out)["benchmarks"]
     for r in runs:
         if r.get("error_occurred"):
             sys.exit("benchmark error: " + r.get("error_message", "?"))
-    median = [r for r in runs if r.get("aggregate_name") == "median"] or runs
-    r = median[0]
-    scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[r["time_unit"]]
-    return r["real_time"] * scale, r["cpu_time"] * scale
+    runs = [r for r in runs if r.get("run_type", "iteration") == "iteration"]
+    scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[runs[0]["time_unit"]]
+    return min(r["real_time"] for r in runs) * scale, min(r["cpu_time"] for r in runs) * scale
 
 
 def main():
@@ -133,16 +137,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=os.path.join(root, "build/bench/bench_ngram_model"))
     ap.add_argument("--data", default=os.path.join(root, "data/brown/train.txt"))
-    ap.add_argument("--repeats", type=int, default=3, help="Python runs (the minimum is reported)")
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="runs of each side (the minimum is reported)")
     args = ap.parse_args()
 
     gen0, v = load_gen0(args.data)
     print(f"gen 0: {len(gen0)} sentences, {sum(len(s) for s in gen0)} tokens, {v} types")
-    py = min(python_loop(gen0, v, seed) for seed in range(args.repeats))
-    c_real, c_cpu = collapse_loop(args.bench)
-    print(f"python   : {py:.3f} s  (min of {args.repeats})")
-    print(f"collapse : {c_real * 1e3:.2f} ms real, {c_cpu * 1e3:.2f} ms cpu  (median of 3)")
-    print(f"ratio    : {py / c_real:.0f}x (real), {py / c_cpu:.0f}x (python / collapse cpu)")
+    runs = [python_loop(gen0, v, seed) for seed in range(args.repeats)]
+    py_real, py_cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+    c_real, c_cpu = collapse_loop(args.bench, args.repeats)
+    print(f"python   : {py_real:.3f} s real, {py_cpu:.3f} s cpu  (min of {args.repeats})")
+    print(f"collapse : {c_real * 1e3:.2f} ms real, {c_cpu * 1e3:.2f} ms cpu  (min of {args.repeats})")
+    print(f"ratio    : {py_cpu / c_cpu:.0f}x (cpu / cpu), {py_real / c_real:.0f}x (real / real)")
 
 
 if __name__ == "__main__":

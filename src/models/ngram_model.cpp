@@ -8,8 +8,8 @@
 #include <cmath>
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
 
-#include <boost/random/uniform_int_distribution.hpp>
 #include <boost/random/uniform_real_distribution.hpp>
 
 #include "core/check.hpp"
@@ -32,24 +32,52 @@ __extension__ inline std::uint64_t hash_key(unsigned __int128 key) noexcept {
   return x;
 }
 
-/// First entry of [first, first + n) whose cumulative count is > u, for n ≥ 1 and u < the last
-/// cumulative count: binary search down to a linear tail of ≤ 8 entries (≤ 2 cache lines).
-/// Measured against a branchless (cmov) search, with and without prefetching, a guide table
-/// (Chen & Asau) and a plain linear scan on a Zipf bigram: as fast as the best and simpler — the
-/// top levels of a context's search path stay in cache across draws and the branches speculate ahead.
-template <class Entry>
-inline const Entry* find_entry(const Entry* first, std::uint32_t n, std::uint32_t u) noexcept {
+/// Uniform integer on [0, range), range ≥ 1, from the raw 64-bit engine output: Lemire's nearly
+/// divisionless method (Lemire 2019, "Fast Random Integer Generation in an Interval", ACM TOMACS 29(1)).
+/// Exact: the multiply-shift maps 2^64 equally likely words onto [0, range) and the rare words of the
+/// short last stripe (l < 2^64 mod range) are rejected; a division only when l < range.
+inline std::uint64_t bounded(Rng& rng, std::uint64_t range) noexcept {
+  static_assert(std::is_same_v<Rng::result_type, std::uint64_t> && Rng::word_size == 64, "needs a full 64-bit engine");
+  __extension__ using U128 = unsigned __int128;
+  U128 m = static_cast<U128>(rng()) * range;
+  auto l = static_cast<std::uint64_t>(m);
+  if (l < range) {
+    const std::uint64_t t = (0 - range) % range;
+    while (l < t) {
+      m = static_cast<U128>(rng()) * range;
+      l = static_cast<std::uint64_t>(m);
+    }
+  }
+  return static_cast<std::uint64_t>(m >> 64);
+}
+
+/// Position of the first cumulative count > u in cum[0, n), n ≥ 1, u < cum[n − 1]: binary search down
+/// to a linear tail of ≤ 8 counts (half a cache line).
+inline std::uint32_t find_cum(const std::uint32_t* cum, std::uint32_t n, std::uint32_t u) noexcept {
+  std::uint32_t lo = 0;
   while (n > 8) {
     const std::uint32_t half = n / 2;
-    if (first[half].cum <= u) {
-      first += half + 1;
+    if (cum[lo + half] <= u) {
+      lo += half + 1;
       n -= half + 1;
     } else {
       n = half;
     }
   }
-  while (first->cum <= u) ++first;
-  return first;
+  while (cum[lo] <= u) ++lo;
+  return lo;
+}
+
+/// find_cum with conditional moves instead of branches (Khuong & Morin 2017, "Array Layouts for
+/// Comparison-Based Searching"): no mispredictions, so the searches of interleaved streams overlap.
+inline std::uint32_t find_cum_branchless(const std::uint32_t* cum, std::uint32_t n, std::uint32_t u) noexcept {
+  const std::uint32_t* base = cum;
+  while (n > 1) {
+    const std::uint32_t half = n / 2;
+    base += static_cast<std::size_t>(__builtin_expect_with_probability(base[half - 1] <= u, 1, 0.5)) * half;
+    n -= half;
+  }
+  return static_cast<std::uint32_t>(base - cum) + (*base <= u);
 }
 
 /// First element of [first, last) that is > u (the last one if none is); binary search down to a
@@ -156,11 +184,6 @@ void radix_sort(K* a, std::size_t n, int shift) {
   }
 }
 
-template <class K>
-void radix_sort(std::vector<K>& keys, unsigned used_bits) {
-  radix_sort(keys.data(), keys.size(), std::max(static_cast<int>(used_bits) - 8, 0));
-}
-
 /// Open-addressing hash (power-of-two capacity, load ≤ 1/2, linear probing) of the indices of `keys`.
 template <class Key>
 void build_slots(const std::vector<Key>& keys, std::vector<std::uint32_t>& slots) {
@@ -222,93 +245,208 @@ inline double discount(const NgramModel::KnDiscounts& d, std::uint64_t a) noexce
 
 }  // namespace
 
-template <class K>
-void NgramModel::count_ngrams(const Corpus& corpus) {
-  // Step 1: one packed key (context symbols oldest first, then next) per prediction.
-  const unsigned b = bits_;
-  const K sym_mask = (K{1} << b) - 1;
-  const K ctx_mask = static_cast<K>(ctx_mask_);
-  const K start = static_cast<K>(start_key_);
-  const K eos_k = static_cast<K>(eos());
-  std::vector<K> keys(corpus.num_tokens() + corpus.num_sentences());
-  std::size_t p = 0;
-  for (std::size_t s = 0; s < corpus.num_sentences(); ++s) {
-    K ctx = start;
-    for (TokenId t : corpus.sentence(s)) {
-      const K next = (ctx << b) | static_cast<K>(t);
-      keys[p++] = next;
-      ctx = next & ctx_mask;
-    }
-    keys[p++] = (ctx << b) | eos_k;
-  }
+namespace {
 
-  // Step 2: sort in place, so that equal n-grams are adjacent and contexts contiguous and ascending.
-  radix_sort(keys, static_cast<unsigned>(options_.order) * b);
-
-  // Step 3: run-length encode into contexts and cumulative continuation counts.
-  const std::size_t m = keys.size();
-  const TokenId v = eos();
-  for (std::size_t i = 0; i < m;) {
-    const K ctx = keys[i] >> b;
-    ctx_keys_.push_back(static_cast<Key>(ctx));
-    const auto begin = static_cast<std::uint32_t>(entries_.size());
-    std::uint32_t cum = 0;
-    while (i < m && (keys[i] >> b) == ctx) {
-      const K key = keys[i];
-      std::size_t j = i + 1;
-      while (j < m && keys[j] == key) ++j;
-      const auto count = static_cast<std::uint32_t>(j - i);
-      const auto token = static_cast<TokenId>(key & sym_mask);
-      cum += count;
-      entries_.push_back(Entry{cum, token, kNoContext});
-      if (token < v) unigram_counts_[token] += count;
-      i = j;
-    }
-    ctx_.push_back(ContextInfo{begin, cum});
-  }
-  ctx_.push_back(ContextInfo{static_cast<std::uint32_t>(entries_.size()), 0});
+/// Natural logarithms of 0..4095 (index 0 unused), for the closed-form training log-likelihood.
+const double* small_logs() {
+  static const std::array<double, 4096> table = [] {
+    std::array<double, 4096> t{};
+    for (std::size_t i = 1; i < t.size(); ++i) t[i] = std::log(static_cast<double>(i));
+    return t;
+  }();
+  return table.data();
 }
 
-void NgramModel::build_index() {
-  const std::size_t c = ctx_keys_.size();
-  if (c >= kNoContext) throw std::invalid_argument("ngram fit: more than 2^32 − 2 distinct contexts");
-  // Step 4: open-addressing hash of the contexts (power-of-two capacity, load ≤ 1/2).
-  build_slots(ctx_keys_, slots_);
-  start_ctx_ = find_context(start_key_);
+inline double log_count(std::uint32_t c) noexcept {
+  return c < 4096 ? small_logs()[c] : std::log(static_cast<double>(c));
+}
 
-  // Step 5: successor context of every entry. If (h, w) was seen with w ≠ EOS, the context
-  // shift(h, w) was seen at the next position of the same sentence, so the lookup always succeeds.
-  const TokenId v = eos();
-  for (std::size_t i = 0; i < c; ++i) {
-    for (std::uint32_t e = ctx_[i].begin; e < ctx_[i + 1].begin; ++e) {
-      Entry& entry = entries_[e];
-      entry.next_ctx = entry.token == v ? start_ctx_ : find_context(shift(ctx_keys_[i], entry.token));
+}  // namespace
+
+void NgramModel::count_unigrams(const Corpus& corpus) {
+  // Order 1: one context; a dense histogram over the V + 1 outcomes.
+  std::vector<std::uint32_t> counts(vocab_size_ + 1, 0);
+  for (TokenId t : corpus.tokens) ++counts[t];
+  counts[vocab_size_] = static_cast<std::uint32_t>(corpus.num_sentences());
+  std::size_t e = 0;
+  for (std::uint32_t c : counts) e += c > 0;
+  cum_.resize(e);
+  tok_.resize(e);
+  std::uint32_t cum = 0;
+  e = 0;
+  for (std::size_t w = 0; w <= vocab_size_; ++w) {
+    if (counts[w] == 0) continue;
+    cum += counts[w];
+    cum_[e] = cum;
+    tok_[e++] = static_cast<TokenId>(w);
+  }
+  ctx_begin_ = {0, static_cast<std::uint32_t>(e)};
+  for (std::size_t w = 0; w < vocab_size_; ++w) unigram_counts_[w] = counts[w];
+  distinct_contexts_ = 1;
+}
+
+template <class R>
+void NgramModel::count_ngrams(const Corpus& corpus) {
+  // An n-gram (h1 … h_{n−1}, w) is split into its first context symbol h1 and the remainder
+  // r = (h2 … h_{n−1}, w) of (n−1)·b bits, stored as R (32 bits when (n−1)·b ≤ 32).
+  const std::size_t L = static_cast<std::size_t>(options_.order) - 1;  // context symbols, ≥ 1
+  const unsigned b = bits_;
+  const std::size_t nsym = vocab_size_ + 2;                              // symbols 0..V+1
+  const unsigned rbits = static_cast<unsigned>(L) * b;
+  const R rmask = rbits >= sizeof(R) * 8 ? ~R{0} : (R{1} << rbits) - 1;
+  const unsigned top_shift = static_cast<unsigned>(L - 1) * b;          // h1 within a context
+  const R sym = (R{1} << b) - 1;
+  R start = 0;
+  for (std::size_t i = 0; i < L; ++i) start = (start << b) | static_cast<R>(bos());
+  const R eos_r = static_cast<R>(eos());
+
+  // Step 1: counting sort by h1 (histogram, then scatter of the remainders): P values of sizeof(R).
+  std::vector<std::uint32_t> bucket(nsym + 1, 0);
+  auto for_each_gram = [&](auto&& f) {
+    for (std::size_t s = 0; s < corpus.num_sentences(); ++s) {
+      R ctx = start;
+      for (TokenId t : corpus.sentence(s)) {
+        const R r = ((ctx << b) | static_cast<R>(t)) & rmask;
+        f(static_cast<std::size_t>(ctx >> top_shift), r);
+        ctx = r;
+      }
+      f(static_cast<std::size_t>(ctx >> top_shift), ((ctx << b) | eos_r) & rmask);
+    }
+  };
+  for_each_gram([&](std::size_t h1, R) { ++bucket[h1 + 1]; });
+  for (std::size_t i = 1; i <= nsym; ++i) bucket[i] += bucket[i - 1];
+  std::vector<R> buf(bucket[nsym]);
+  {
+    std::vector<std::uint32_t> pos(bucket.begin(), bucket.end() - 1);
+    for_each_gram([&](std::size_t h1, R r) { buf[pos[h1]++] = r; });
+  }
+
+  // Step 2: sort every bucket (MSD radix sort; std::sort below 64 values).
+  for (std::size_t u = 0; u < nsym; ++u) {
+    const std::size_t lo = bucket[u], len = bucket[u + 1] - lo;
+    if (len > 1) radix_sort(buf.data() + lo, len, std::max(static_cast<int>(rbits) - 8, 0));
+  }
+
+  // Step 3: two scans of the sorted runs — the first counts trie nodes and entries so that every array
+  // is allocated exactly once at its final size, the second fills them. Level j ∈ [2, L] of the trie
+  // holds the distinct prefixes (h1 … h_j); its nodes start a new run when r >> shift_j changes.
+  std::array<unsigned, 6> shift_of{};  // shift_of[j]: r >> shift_of[j] = (h2 … h_j)
+  for (std::size_t j = 2; j <= L; ++j) shift_of[j] = static_cast<unsigned>(L - j + 1) * b;
+  std::array<std::size_t, 6> nodes{};
+  std::size_t entries = 0;
+  auto scan = [&](auto build, std::uint32_t* cumw) {
+    constexpr bool kBuild = decltype(build)::value;
+    std::size_t e = 0;
+    std::uint32_t cum = 0;
+    for (std::size_t u = 0; u < nsym; ++u) {
+      const std::size_t lo = bucket[u], hi = bucket[u + 1];
+      if constexpr (kBuild) {
+        if (L == 1) ctx_begin_[u] = static_cast<std::uint32_t>(e);
+        else first_[u] = static_cast<std::uint32_t>(nodes[2]);
+      }
+      cum = 0;
+      R prev = 0;  // the previous run's value (buf[i − 1] may already hold a count: in-place writes)
+      for (std::size_t i = lo; i < hi;) {
+        const R r = buf[i];
+        std::size_t k = i + 1;
+        while (k < hi && buf[k] == r) ++k;
+        const auto count = static_cast<std::uint32_t>(k - i);
+        // The first level whose prefix differs from the previous run (all levels at a bucket start).
+        std::size_t j = 2;
+        if (i > lo)
+          while (j <= L && (r >> shift_of[j]) == (prev >> shift_of[j])) ++j;
+        prev = r;
+        for (; j <= L; ++j) {
+          if constexpr (kBuild) {
+            node_sym_[j - 2][nodes[j]] = static_cast<TokenId>((r >> shift_of[j]) & sym);
+            if (j < L)
+              node_child_[j - 2][nodes[j]] = static_cast<std::uint32_t>(nodes[j + 1]);
+            else
+              ctx_begin_[nodes[j]] = static_cast<std::uint32_t>(e);
+          }
+          ++nodes[j];
+          if (j == L) cum = 0;
+        }
+        cum += count;
+        if constexpr (kBuild) {
+          const auto w = static_cast<TokenId>(r & sym);
+          cumw[e] = cum;  // e ≤ i: in place over runs already read
+          tok_[e] = w;
+          if (w < vocab_size_) unigram_counts_[w] += count;
+        }
+        ++e;
+        i = k;
+      }
+    }
+    entries = e;
+  };
+  scan(std::false_type{}, nullptr);
+  const std::size_t E = entries;
+  const std::size_t C = L == 1 ? nsym : nodes[L];
+  if (C >= kNoContext) throw std::invalid_argument("ngram fit: more than 2^32 − 2 distinct contexts");
+  tok_.resize(E);
+  ctx_begin_.resize(C + 1);
+  if (L >= 2) {
+    first_.resize(nsym + 1);
+    node_sym_.resize(L - 1);
+    node_child_.resize(L - 1);
+    for (std::size_t j = 2; j <= L; ++j) {
+      node_sym_[j - 2].resize(nodes[j]);
+      if (j < L) node_child_[j - 2].resize(nodes[j] + 1);
     }
   }
-
-  // Step 6 (MLE): the context-local sampling blocks.
-  walk_.clear();
-  if (options_.smoothing != Smoothing::mle) return;
-  const std::uint64_t words = 2 * static_cast<std::uint64_t>(c) + 3 * static_cast<std::uint64_t>(entries_.size());
-  if (words >= 0xFFFFFFFFull) return;
-  std::vector<std::uint32_t> offset(c);
-  std::uint32_t o = 0;
-  for (std::size_t i = 0; i < c; ++i) {
-    offset[i] = o;
-    o += 2 + 3 * (ctx_[i + 1].begin - ctx_[i].begin);
+  std::uint32_t* cumw = nullptr;
+  if constexpr (std::is_same_v<R, std::uint32_t>) {
+    cumw = buf.data();
+  } else {
+    cum_.resize(E);
+    cumw = cum_.data();
   }
-  walk_.resize(words);
-  for (std::size_t i = 0; i < c; ++i) {
-    std::uint32_t* block = walk_.data() + offset[i];
-    block[0] = ctx_[i + 1].begin - ctx_[i].begin;
-    block[1] = ctx_[i].total;
-    for (std::uint32_t e = ctx_[i].begin, j = 2; e < ctx_[i + 1].begin; ++e, j += 3) {
-      block[j] = entries_[e].cum;
-      block[j + 1] = entries_[e].token;
-      block[j + 2] = offset[entries_[e].next_ctx];
+  const std::array<std::size_t, 6> counted = nodes;
+  nodes = {};
+  scan(std::true_type{}, cumw);
+  if (L == 1) {
+    ctx_begin_[nsym] = static_cast<std::uint32_t>(E);
+    distinct_contexts_ = 0;
+    for (std::size_t u = 0; u < nsym; ++u) distinct_contexts_ += ctx_begin_[u + 1] > ctx_begin_[u];
+  } else {
+    first_[nsym] = static_cast<std::uint32_t>(counted[2]);
+    for (std::size_t j = 2; j < L; ++j) node_child_[j - 2][counted[j]] = static_cast<std::uint32_t>(counted[j + 1]);
+    ctx_begin_[C] = static_cast<std::uint32_t>(E);
+    distinct_contexts_ = C;
+  }
+  if (L == 2) {
+    // Order 3: replace each token w of context (h1, v) by the index of its successor context (v, w)
+    // (a child of v; binary search from the previous entry's successor: both ascend in w).
+    const TokenId* syms = node_sym_[0].data();
+    for (std::uint32_t c = 0; c < C; ++c) {
+      if (c + 8 < C) __builtin_prefetch(syms + first_[syms[c + 8]]);  // the next contexts' child ranges
+      const TokenId v = syms[c];
+      std::uint32_t lo = first_[v];
+      const std::uint32_t hi = first_[v + 1];
+      for (std::uint32_t e = ctx_begin_[c]; e < ctx_begin_[c + 1]; ++e) {
+        const TokenId w = tok_[e];
+        if (w == eos()) {
+          tok_[e] = kEosCode;
+          continue;
+        }
+        // Branchless lower bound (conditional moves): the outcomes are unpredictable.
+        const TokenId* base = syms + lo;
+        for (std::uint32_t len = hi - lo; len > 1;) {
+          const std::uint32_t half = len / 2;
+          base += static_cast<std::size_t>(__builtin_expect_with_probability(base[half - 1] < w, 1, 0.5)) * half;
+          len -= half;
+        }
+        const auto a = static_cast<std::uint32_t>(base - syms) + (*base < w);
+        tok_[e] = a;  // (v, w) exists: h1 v w was seen with w ≠ EOS
+        lo = a + 1;
+      }
     }
   }
-  walk_start_ = offset[start_ctx_];
+  if constexpr (std::is_same_v<R, std::uint32_t>) {
+    buf.resize(E);  // keeps the capacity P: a shrinking copy would raise the peak by 4 E bytes
+    cum_ = std::move(buf);
+  }
 }
 
 void NgramModel::build_kneser_ney(FitReport& report) {
@@ -333,34 +471,27 @@ void NgramModel::build_kneser_ney(FitReport& report) {
   {
     KnLevel& top = kn_[static_cast<std::size_t>(n - 1)];
     std::array<std::uint64_t, 5> nn{};
-    for (std::size_t i = 0; i + 1 < ctx_.size(); ++i) {
-      std::uint32_t prev = 0;
-      for (std::uint32_t e = ctx_[i].begin; e < ctx_[i + 1].begin; ++e) {
-        const std::uint32_t c = entries_[e].cum - prev;
-        prev = entries_[e].cum;
-        if (c <= 4) ++nn[c];
-      }
-    }
+    const std::size_t C = context_slots();
+    for (std::uint32_t i = 0; i < C; ++i)
+      for (std::uint32_t e = ebegin(i); e < eend(i); ++e)
+        if (const std::uint32_t c = entry_count(i, e); c <= 4) ++nn[c];
     top.d = estimate_discounts(nn);
     record(n, top.d);
-    const std::size_t C = ctx_keys_.size();
-    top.total.resize(C);
-    top.backoff.resize(C);
-    top.dcum.resize(entries_.size());
-    if (n > 1) grams.reserve(entries_.size());
-    for (std::size_t i = 0; i < C; ++i) {
-      std::uint32_t prev = 0;
+    top.total.assign(C, 0.0);
+    top.backoff.assign(C, 0.0);
+    top.dcum.resize(tok_.size());
+    if (n > 1) grams.reserve(tok_.size());
+    for_each_context([&](std::uint32_t i, Key key) {
       double g = 0;
-      for (std::uint32_t e = ctx_[i].begin; e < ctx_[i + 1].begin; ++e) {
-        const std::uint32_t c = entries_[e].cum - prev;
-        prev = entries_[e].cum;
+      for (std::uint32_t e = ebegin(i); e < eend(i); ++e) {
+        const std::uint32_t c = entry_count(i, e);
         g += discount(top.d, c);
-        top.dcum[e] = (e == ctx_[i].begin ? 0.0 : top.dcum[e - 1]) + std::max(0.0, static_cast<double>(c) - discount(top.d, c));
-        if (n > 1) grams.emplace_back((ctx_keys_[i] << b) | entries_[e].token, c);
+        top.dcum[e] = (e == ebegin(i) ? 0.0 : top.dcum[e - 1]) + std::max(0.0, static_cast<double>(c) - discount(top.d, c));
+        if (n > 1) grams.emplace_back((key << b) | token(e), c);
       }
-      top.total[i] = static_cast<double>(ctx_[i].total);
+      top.total[i] = static_cast<double>(ctx_total(i));
       top.backoff[i] = g;
-    }
+    });
   }
 
   // Orders n−1 … 1 from the distinct grams of the order above.
@@ -437,17 +568,19 @@ FitReport NgramModel::fit(const Corpus& corpus, Rng& /*rng*/) {
     throw std::invalid_argument("ngram fit: " + std::to_string(corpus.num_tokens() + corpus.num_sentences()) +
                                 " predictions (tokens + sentences), but at most 4294967294 are supported");
 
-  // Reset (keeping capacity: the loop refits every generation).
+  // Reset (the counting pass allocates every array at its exact size).
   fitted_ = false;
   num_train_tokens_ = corpus.num_tokens();
   num_train_sentences_ = corpus.num_sentences();
   start_ctx_ = kNoContext;
-  ctx_keys_.clear();
-  ctx_.clear();
-  entries_.clear();
-  slots_.clear();
+  distinct_contexts_ = 0;
+  std::vector<std::uint32_t>().swap(first_);
+  std::vector<std::vector<TokenId>>().swap(node_sym_);
+  std::vector<std::vector<std::uint32_t>>().swap(node_child_);
+  std::vector<std::uint32_t>().swap(ctx_begin_);
+  std::vector<std::uint32_t>().swap(cum_);
+  std::vector<TokenId>().swap(tok_);
   kn_.clear();
-  walk_.clear();
   unigram_counts_.assign(vocab_size_, 0);
 
   FitReport report;
@@ -459,31 +592,50 @@ FitReport NgramModel::fit(const Corpus& corpus, Rng& /*rng*/) {
     if (corpus.num_sentences() == 0) return report;
   }
 
-  if (static_cast<unsigned>(options_.order) * bits_ <= 64)
+  const unsigned rest_bits = static_cast<unsigned>(options_.order - 1) * bits_;
+  if (options_.order == 1)
+    count_unigrams(corpus);
+  else if (rest_bits <= 32)
+    count_ngrams<std::uint32_t>(corpus);
+  else if (rest_bits <= 64)
     count_ngrams<std::uint64_t>(corpus);
   else
     count_ngrams<Key>(corpus);
-  build_index();
+  start_ctx_ = find_context(start_key_);
   if (options_.smoothing == Smoothing::kneser_ney) build_kneser_ney(report);
   fitted_ = true;
 
   // Mean training log-likelihood per prediction (nats): Σ_h Σ_w c(h,w) ln p(w|h) / Σ_h c(h).
-  const double k = options_.smoothing == Smoothing::add_k ? options_.k : 0.0;
-  const double outcomes = static_cast<double>(vocab_size_) + 1.0;
-  const bool kn = options_.smoothing == Smoothing::kneser_ney;
-  const std::size_t m = static_cast<std::size_t>(options_.order) - 1;
   double total = 0;
   std::uint64_t predictions = 0;
-  for (std::size_t i = 0; i < ctx_keys_.size(); ++i) {
-    const double log_denominator = std::log(static_cast<double>(ctx_[i].total) + k * outcomes);
-    std::uint32_t prev = 0;
-    for (std::uint32_t e = ctx_[i].begin; e < ctx_[i + 1].begin; ++e) {
-      const double count = static_cast<double>(entries_[e].cum - prev);
-      prev = entries_[e].cum;
-      total += kn ? count * std::log(prob_kn(ctx_keys_[i], m, entries_[e].token))
-                  : count * (std::log(count + k) - log_denominator);
+  if (options_.smoothing == Smoothing::mle) {
+    // Σ_h [Σ_w c ln c − c(h) ln c(h)]; counts of 1 contribute 0.
+    const std::size_t C = context_slots();
+    for (std::uint32_t i = 0; i < C; ++i) {
+      const std::uint32_t b = ebegin(i), e = eend(i);
+      if (b == e) continue;
+      std::uint32_t prev = 0;
+      for (std::uint32_t x = b; x < e; ++x) {
+        const std::uint32_t c = cum_[x] - prev;
+        prev = cum_[x];
+        if (c > 1) total += c * log_count(c);
+      }
+      total -= prev * log_count(prev);
+      predictions += prev;
     }
-    predictions += ctx_[i].total;
+  } else {
+    const double k = options_.smoothing == Smoothing::add_k ? options_.k : 0.0;
+    const double outcomes = static_cast<double>(vocab_size_) + 1.0;
+    const bool kn = options_.smoothing == Smoothing::kneser_ney;
+    const std::size_t m = static_cast<std::size_t>(options_.order) - 1;
+    for_each_context([&](std::uint32_t i, Key key) {
+      const double log_denominator = std::log(static_cast<double>(ctx_total(i)) + k * outcomes);
+      for (std::uint32_t e = ebegin(i); e < eend(i); ++e) {
+        const double count = static_cast<double>(entry_count(i, e));
+        total += kn ? count * std::log(prob_kn(key, m, token(e))) : count * (std::log(count + k) - log_denominator);
+      }
+      predictions += ctx_total(i);
+    });
   }
   report.lower_bound = predictions ? total / static_cast<double>(predictions) : 0.0;
   return report;
@@ -491,7 +643,71 @@ FitReport NgramModel::fit(const Corpus& corpus, Rng& /*rng*/) {
 
 // ---- Lookup and probabilities -------------------------------------------------------------------
 
-std::uint32_t NgramModel::find_context(Key key) const noexcept { return lookup_slots(ctx_keys_, slots_, key); }
+template <class F>
+void NgramModel::for_each_context(F&& f) const {
+  const int n = options_.order;
+  if (ctx_begin_.empty()) return;
+  if (n == 1) {
+    f(std::uint32_t{0}, Key{0});
+    return;
+  }
+  const std::size_t nsym = vocab_size_ + 2;
+  if (n == 2) {
+    for (std::uint32_t u = 0; u < nsym; ++u)
+      if (eend(u) > ebegin(u)) f(u, Key{u});
+    return;
+  }
+  const int L = n - 1;
+  auto rec = [&](auto& self, int j, std::uint32_t lo, std::uint32_t hi, Key prefix) -> void {
+    const TokenId* syms = node_sym_[static_cast<std::size_t>(j - 2)].data();
+    for (std::uint32_t x = lo; x < hi; ++x) {
+      const Key key = (prefix << bits_) | syms[x];
+      if (j == L) {
+        f(x, key);
+      } else {
+        const std::uint32_t* child = node_child_[static_cast<std::size_t>(j - 2)].data();
+        self(self, j + 1, child[x], child[x + 1], key);
+      }
+    }
+  };
+  for (std::uint32_t u = 0; u < nsym; ++u) rec(rec, 2, first_[u], first_[u + 1], Key{u});
+}
+
+namespace {
+/// Index of `w` in the sorted range [lo, hi) of `syms`, or 0xFFFFFFFF: binary search down to a linear tail.
+inline std::uint32_t find_symbol(const TokenId* syms, std::uint32_t lo, std::uint32_t hi, TokenId w) noexcept {
+  while (hi - lo > 8) {
+    const std::uint32_t mid = lo + (hi - lo) / 2;
+    if (syms[mid] < w)
+      lo = mid + 1;
+    else
+      hi = mid + 1;  // the first symbol ≥ w is in [lo, mid]
+  }
+  for (; lo < hi; ++lo)
+    if (syms[lo] >= w) return syms[lo] == w ? lo : 0xFFFFFFFFu;
+  return 0xFFFFFFFFu;
+}
+}  // namespace
+
+std::uint32_t NgramModel::find_context(Key key) const noexcept {
+  if (ctx_begin_.empty()) return kNoContext;
+  const int n = options_.order;
+  if (n == 1) return 0;
+  const std::size_t nsym = vocab_size_ + 2;
+  const Key sym = (Key{1} << bits_) - 1;
+  const std::size_t L = static_cast<std::size_t>(n) - 1;
+  const auto h1 = static_cast<std::size_t>((key >> ((L - 1) * bits_)) & sym);
+  if (h1 >= nsym) return kNoContext;
+  if (n == 2) return eend(static_cast<std::uint32_t>(h1)) > ebegin(static_cast<std::uint32_t>(h1)) ? static_cast<std::uint32_t>(h1) : kNoContext;
+  std::uint32_t lo = first_[h1], hi = first_[h1 + 1];
+  for (std::size_t j = 2;; ++j) {
+    const auto s = static_cast<TokenId>((key >> ((L - j) * bits_)) & sym);
+    const std::uint32_t x = find_symbol(node_sym_[j - 2].data(), lo, hi, s);
+    if (x == kNoContext || j == L) return x;
+    lo = node_child_[j - 2][x];
+    hi = node_child_[j - 2][x + 1];
+  }
+}
 
 std::uint32_t NgramModel::find_level_context(int k, Key key) const noexcept {
   if (k == options_.order) return find_context(key);
@@ -499,14 +715,25 @@ std::uint32_t NgramModel::find_level_context(int k, Key key) const noexcept {
   return lookup_slots(level.ctx_keys, level.slots, key);
 }
 
+std::uint32_t NgramModel::find_entry_index(std::uint32_t c, TokenId w) const noexcept {
+  if (options_.order != 3) return find_symbol(tok_.data(), ebegin(c), eend(c), w);
+  std::uint32_t lo = ebegin(c), hi = eend(c);  // tokens ascend with the successor codes
+  while (lo < hi) {
+    const std::uint32_t mid = lo + (hi - lo) / 2;
+    if (token(mid) < w)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < eend(c) && token(lo) == w ? lo : kNoContext;
+}
+
 double NgramModel::kn_discounted(int k, std::uint32_t c, TokenId w) const noexcept {
   const KnLevel& level = kn_[static_cast<std::size_t>(k - 1)];
   std::uint32_t a = 0;
   if (k == options_.order) {
-    const Entry* first = entries_.data() + ctx_[c].begin;
-    const Entry* last = entries_.data() + ctx_[c + 1].begin;
-    const Entry* it = std::lower_bound(first, last, w, [](const Entry& e, TokenId t) { return e.token < t; });
-    if (it != last && it->token == w) a = it->cum - (it == first ? 0 : it[-1].cum);
+    const std::uint32_t x = find_entry_index(c, w);
+    if (x != kNoContext) a = entry_count(c, x);
   } else {
     const TokenId* first = level.tokens.data() + level.begin[c];
     const TokenId* last = level.tokens.data() + level.begin[c + 1];
@@ -534,12 +761,9 @@ double NgramModel::prob_in_context(std::uint32_t ctx, TokenId w) const noexcept 
   const double outcomes = static_cast<double>(vocab_size_) + 1.0;
   if (!fitted_ || w > eos()) return 0.0;
   if (ctx == kNoContext) return add_k ? 1.0 / outcomes : 0.0;
-  const Entry* first = entries_.data() + ctx_[ctx].begin;
-  const Entry* last = entries_.data() + ctx_[ctx + 1].begin;
-  const double total = static_cast<double>(ctx_[ctx].total);
-  const Entry* it = std::lower_bound(first, last, w, [](const Entry& e, TokenId t) { return e.token < t; });
-  double count = 0;
-  if (it != last && it->token == w) count = static_cast<double>(it->cum - (it == first ? 0 : it[-1].cum));
+  const double total = static_cast<double>(ctx_total(ctx));
+  const std::uint32_t x = find_entry_index(ctx, w);
+  const double count = x == kNoContext ? 0.0 : static_cast<double>(entry_count(ctx, x));
   if (add_k) return (count + options_.k) / (total + options_.k * outcomes);
   return count / total;
 }
@@ -620,10 +844,10 @@ std::size_t NgramModel::support_size() const {
     return static_cast<std::size_t>(std::count_if(u.begin(), u.end(), [](double x) { return x > 0; }));
   }
   return static_cast<std::size_t>(
-      std::count_if(unigram_counts_.begin(), unigram_counts_.end(), [](std::uint64_t c) { return c > 0; }));
+      std::count_if(unigram_counts_.begin(), unigram_counts_.end(), [](std::uint32_t c) { return c > 0; }));
 }
 
-std::size_t NgramModel::num_contexts() const { return ctx_keys_.size(); }
+std::size_t NgramModel::num_contexts() const { return distinct_contexts_; }
 
 NgramModel::KnDiscounts NgramModel::kn_discounts(int k) const {
   if (options_.smoothing != Smoothing::kneser_ney)
@@ -637,8 +861,8 @@ NgramModel::KnDiscounts NgramModel::kn_discounts(int k) const {
 
 // ---- Sampling -----------------------------------------------------------------------------------
 
-/// State of one sample() call on the count-based fast paths (MLE / add_k without truncation): the
-/// engine, the controls and (for τ ≠ 1) the lazily built tempered cumulative tables, parallel to entries_.
+/// State of one sample() call on the count-based paths (MLE / add_k without truncation, τ ≠ 1 or add_k):
+/// the engine, the controls and (for τ ≠ 1) the lazily built tempered cumulative tables, parallel to cum_.
 struct NgramModel::Sampler {
   const NgramModel& m;
   Rng& rng;
@@ -658,29 +882,24 @@ struct NgramModel::Sampler {
         inv_tau(1.0 / temperature),
         eos(model.eos()) {
     if (tempered) {
-      tcum = std::make_unique_for_overwrite<double[]>(m.entries_.size());  // filled per context on first visit
-      tuni.assign(m.ctx_keys_.size(), 0.0);
-      ready.assign(m.ctx_keys_.size(), 0);
+      tcum = std::make_unique_for_overwrite<double[]>(m.tok_.size());  // filled per context on first visit
+      tuni.assign(m.context_slots(), 0.0);
+      ready.assign(m.context_slots(), 0);
     }
   }
 
   /// Builds the tempered table of context `c` (weights are divided by the largest one, so the top
   /// continuation has weight 1 and nothing overflows; small τ underflows the rest to 0 = argmax).
   void temper(std::uint32_t c) {
-    const std::uint32_t b = m.ctx_[c].begin, e = m.ctx_[c + 1].begin;
+    const std::uint32_t b = m.ebegin(c), e = m.eend(c);
     const double k = add_k ? m.options_.k : 0.0;
-    std::uint32_t prev = 0, max_count = 0;
-    for (std::uint32_t i = b; i < e; ++i) {
-      max_count = std::max(max_count, m.entries_[i].cum - prev);
-      prev = m.entries_[i].cum;
-    }
+    std::uint32_t max_count = 0;
+    for (std::uint32_t i = b; i < e; ++i) max_count = std::max(max_count, m.entry_count(c, i));
     const double top = static_cast<double>(max_count) + k;
     const double uni = add_k ? std::pow(k / top, inv_tau) : 0.0;
     double cum = 0;
-    prev = 0;
     for (std::uint32_t i = b; i < e; ++i) {
-      const double count = static_cast<double>(m.entries_[i].cum - prev);
-      prev = m.entries_[i].cum;
+      const double count = static_cast<double>(m.entry_count(c, i));
       cum += std::max(0.0, std::pow((count + k) / top, inv_tau) - uni);
       tcum[i] = cum;
     }
@@ -689,68 +908,47 @@ struct NgramModel::Sampler {
   }
 
   /// An untempered draw from the counts of seen context `c`: u ~ U{0..c(h)−1}, first cum > u. A context
-  /// with a single continuation is certain and uses no random number.
-  const Entry* draw_counts(std::uint32_t c) {
-    const ContextInfo info = m.ctx_[c];
-    const std::uint32_t k = m.ctx_[c + 1].begin - info.begin;
-    const Entry* first = m.entries_.data() + info.begin;
-    if (k == 1) return first;
-    const std::uint64_t u = boost::random::uniform_int_distribution<std::uint64_t>(0, info.total - 1)(rng);
-    return find_entry(first, k, static_cast<std::uint32_t>(u));
+  /// with a single continuation is certain and uses no random number. Returns the entry index.
+  std::uint32_t draw_counts(std::uint32_t c) {
+    const std::uint32_t b = m.ebegin(c), e = m.eend(c);
+    if (e - b == 1) return b;
+    const auto u = static_cast<std::uint32_t>(bounded(rng, m.cum_[e - 1]));
+    return b + find_cum(m.cum_.data() + b, e - b, u);
   }
 
-  /// A tempered draw from the seen part of context `c` (its table must be ready).
-  const Entry* draw_tempered(std::uint32_t c, double u) {
-    const std::uint32_t b = m.ctx_[c].begin, e = m.ctx_[c + 1].begin;
-    const double* hit = find_cumulative(tcum.get() + b, tcum.get() + e, u);
-    return m.entries_.data() + (hit - tcum.get());
-  }
+  TokenId draw_uniform() { return static_cast<TokenId>(bounded(rng, static_cast<std::uint64_t>(eos) + 1)); }
 
-  TokenId draw_uniform() { return boost::random::uniform_int_distribution<TokenId>(0, eos)(rng); }
-
-  /// One draw from context `c` (kNoContext = unseen, add_k only). Returns the entry drawn from the
-  /// seen continuations, or nullptr and `w` for a draw from the uniform part.
-  const Entry* draw(std::uint32_t c, TokenId& w) {
-    if (c == kNoContext) {
-      w = draw_uniform();
-      return nullptr;
-    }
+  /// One draw from context `c` (kNoContext = unseen, add_k only): the token.
+  TokenId draw(std::uint32_t c) {
+    if (c == kNoContext) return draw_uniform();
     if (!tempered) {
       if (add_k) {
-        const double seen = static_cast<double>(m.ctx_[c].total);
+        const double seen = static_cast<double>(m.ctx_total(c));
         const double all = seen + m.options_.k * (static_cast<double>(eos) + 1.0);
-        if (!(boost::random::uniform_real_distribution<double>(0.0, all)(rng) < seen)) {
-          w = draw_uniform();
-          return nullptr;
-        }
+        if (!(boost::random::uniform_real_distribution<double>(0.0, all)(rng) < seen)) return draw_uniform();
       }
-      const Entry* hit = draw_counts(c);
-      w = hit->token;
-      return hit;
+      return m.token(draw_counts(c));
     }
     if (!ready[c]) temper(c);
-    const double seen = tcum[m.ctx_[c + 1].begin - 1];
+    const std::uint32_t b = m.ebegin(c), e = m.eend(c);
+    const double seen = tcum[e - 1];
     const double all = seen + tuni[c] * (static_cast<double>(eos) + 1.0);
     const double u = boost::random::uniform_real_distribution<double>(0.0, all)(rng);
-    if (!(u < seen)) {
-      w = draw_uniform();
-      return nullptr;
-    }
-    const Entry* hit = draw_tempered(c, u);
-    w = hit->token;
-    return hit;
+    if (!(u < seen)) return draw_uniform();
+    const double* hit = find_cumulative(tcum.get() + b, tcum.get() + e, u);
+    return m.token(static_cast<std::uint32_t>(hit - tcum.get()));
   }
 
   /// Whether a sentence can start with a token (effective p(EOS | start) < 1), decided exactly.
   bool can_start_sentence() {
     const std::uint32_t c = m.start_ctx_;
-    const std::uint32_t b = m.ctx_[c].begin, e = m.ctx_[c + 1].begin;
-    const bool only_eos = e - b == 1 && m.entries_[b].token == eos;
+    const std::uint32_t b = m.ebegin(c), e = m.eend(c);
+    const bool only_eos = e - b == 1 && m.token(b) == eos;
     if (!tempered) return add_k || !only_eos;  // add_k: k(V+1) > 0 of uniform mass, V ≥ 1 types
     temper(c);
     if (add_k && tuni[c] > 0) return true;
     // EOS is the largest outcome id, so it is the last entry if present.
-    const bool last_is_eos = m.entries_[e - 1].token == eos;
+    const bool last_is_eos = m.token(e - 1) == eos;
     const double non_eos = last_is_eos ? (e - 1 > b ? tcum[e - 2] : 0.0) : tcum[e - 1];
     return non_eos > 0;
   }
@@ -845,10 +1043,10 @@ struct NgramModel::TableSampler {
       table_of.resize(static_cast<std::size_t>(n));
       for (int k = 1; k <= n; ++k)
         table_of[static_cast<std::size_t>(k - 1)].assign(
-            k == n ? m.ctx_keys_.size() : m.kn_[static_cast<std::size_t>(k - 1)].ctx_keys.size(), kNoTable);
+            k == n ? m.context_slots() : m.kn_[static_cast<std::size_t>(k - 1)].ctx_keys.size(), kNoTable);
     } else {
       table_of.assign(static_cast<std::size_t>(n), {});
-      table_of[static_cast<std::size_t>(n - 1)].assign(m.ctx_keys_.size(), kNoTable);
+      table_of[static_cast<std::size_t>(n - 1)].assign(m.context_slots(), kNoTable);
     }
   }
 
@@ -888,13 +1086,11 @@ struct NgramModel::TableSampler {
       if (c == kNoContext) {
         g = 1;
       } else {
-        const double denom = static_cast<double>(m.ctx_[c].total) + kk * outcomes;
-        std::uint32_t prev = 0;
-        for (std::uint32_t e = m.ctx_[c].begin; e < m.ctx_[c + 1].begin; ++e) {
-          const double count = static_cast<double>(m.entries_[e].cum - prev);
-          prev = m.entries_[e].cum;
-          expl.emplace_back((count + kk) / denom, m.entries_[e].token);
-          spool.push_back(m.entries_[e].token);
+        const double denom = static_cast<double>(m.ctx_total(c)) + kk * outcomes;
+        for (std::uint32_t e = m.ebegin(c); e < m.eend(c); ++e) {
+          const double count = static_cast<double>(m.entry_count(c, e));
+          expl.emplace_back((count + kk) / denom, m.token(e));
+          spool.push_back(m.token(e));
         }
         g = kk * outcomes / denom;
       }
@@ -906,8 +1102,7 @@ struct NgramModel::TableSampler {
         const KnLevel& level = m.kn_[static_cast<std::size_t>(j - 1)];
         g *= level.backoff[cs[j]] / level.total[cs[j]];
         if (j == n) {
-          for (std::uint32_t e = m.ctx_[cs[j]].begin; e < m.ctx_[cs[j] + 1].begin; ++e)
-            spool.push_back(m.entries_[e].token);
+          for (std::uint32_t e = m.ebegin(cs[j]); e < m.eend(cs[j]); ++e) spool.push_back(m.token(e));
         } else {
           spool.insert(spool.end(), level.tokens.begin() + level.begin[cs[j]],
                        level.tokens.begin() + level.begin[cs[j] + 1]);
@@ -1069,26 +1264,165 @@ struct NgramModel::TableSampler {
     for (; k >= 1; --k) {
       if (c == kNoContext) c = m.find_level_context(k, key & m.ctx_mask(k));
       const KnLevel& level = m.kn_[static_cast<std::size_t>(k - 1)];
-      const std::uint32_t b = k == n ? m.ctx_[c].begin : level.begin[c];
-      const std::uint32_t e = k == n ? m.ctx_[c + 1].begin : level.begin[c + 1];
+      const std::uint32_t b = k == n ? m.ebegin(c) : level.begin[c];
+      const std::uint32_t e = k == n ? m.eend(c) : level.begin[c + 1];
       const double u = boost::random::uniform_real_distribution<double>(0.0, level.total[c])(rng);
       if (u < level.dcum[e - 1]) {
         const double* first = level.dcum.data() + b;
         const std::size_t idx = b + static_cast<std::size_t>(find_cumulative(first, level.dcum.data() + e, u) - first);
         if (k == n) {
-          next = m.entries_[idx].next_ctx;
-          return m.entries_[idx].token;
+          const TokenId w = m.token(static_cast<std::uint32_t>(idx));
+          // The successor context at order n: (h, w) seen with w ≠ EOS implies its shift was seen.
+          if (w != eos) next = n == 2 ? w : n == 3 ? m.tok_[idx] : kNoContext;
+          return w;
         }
         return level.tokens[idx];
       }
       c = kNoContext;
     }
-    return boost::random::uniform_int_distribution<TokenId>(0, eos)(rng);
+    return static_cast<TokenId>(bounded(rng, static_cast<std::uint64_t>(eos) + 1));
   }
 
   bool can_start_sentence() {
     if (direct) return true;  // the uniform floor gives every type p > 0 (all discounts are > 0)
     return tables[table(n, m.start_ctx_, m.start_key_)].non_eos;
+  }
+};
+
+/// MLE at τ = 1 without truncation (the loop's hot path). K independent sentence streams ("chains")
+/// are advanced in lockstep, one token each in turn, so that the cache misses of different chains
+/// overlap (a single chain is a dependent walk through memory: context → entries → next context).
+/// Sentence i of the output is taken from chain i mod K (its ⌊i / K⌋-th non-empty sentence), an order
+/// fixed before anything is drawn; sentences are i.i.d., so the output has exactly the distribution of
+/// consecutive sentences from one stream, cut at n_tokens (the cut one is a prefix of a sentence).
+struct NgramModel::ChainSampler {
+  static constexpr int K = 16;
+  struct Chain {
+    std::uint32_t c = 0;        ///< current context
+    TokenId last = 0;           ///< order 3: the last context symbol
+    Key key = 0;                ///< orders ≥ 4: the packed context
+    std::uint32_t len = 0;      ///< tokens of the current sentence
+    std::uint64_t empty_run = 0;
+    bool dead = false;          ///< hit the consecutive-empty backstop
+    std::vector<TokenId> buf;   ///< completed sentences not yet merged, then the current sentence
+    std::vector<std::size_t> ends;  ///< ends in buf of the completed sentences
+    std::size_t head = 0;       ///< first unmerged completed sentence (index into ends)
+    std::size_t bhead = 0;      ///< its start in buf
+    std::size_t cur = 0;        ///< start of the current sentence in buf
+  };
+
+  template <int Order>  // 1, 2, 3, or 0 = any order ≥ 4
+  static void run(const NgramModel& m, std::size_t n_tokens, std::size_t max_len, Rng& rng, Corpus& out) {
+    const std::uint32_t* cb = m.ctx_begin_.data();
+    const std::uint32_t* cum = m.cum_.data();
+    const TokenId* tok = m.tok_.data();
+    const TokenId eos = m.eos(), bos = m.bos();
+    const TokenId* syms = Order == 3 ? m.node_sym_[0].data() : nullptr;
+    std::array<Chain, K> ch;
+    auto restart = [&](Chain& x) {
+      x.c = m.start_ctx_;
+      x.last = bos;
+      x.key = m.start_key_;
+    };
+    for (Chain& x : ch) {
+      restart(x);
+      x.buf.reserve(std::min<std::size_t>(n_tokens / K + 64, 4096));
+    }
+    auto finish_sentence = [&](Chain& x) {
+      x.ends.push_back(x.buf.size());
+      x.cur = x.buf.size();
+      x.len = 0;
+      x.empty_run = 0;
+      restart(x);
+    };
+    auto step = [&](Chain& x) {
+      const std::uint32_t b = cb[x.c], e = cb[x.c + 1];
+      __builtin_prefetch(tok + b);
+      std::uint32_t idx = b;
+      if (e - b > 1) {
+        const std::uint32_t total = cum[e - 1];
+        const auto u = static_cast<std::uint32_t>(bounded(rng, total));
+        // All counts 1 (total = number of continuations, common in sparse contexts): entry u itself.
+        idx = b + (total == e - b ? u : find_cum_branchless(cum + b, e - b, u));
+      }
+      const TokenId code = tok[idx];
+      const TokenId w = Order == 3 ? (code == kEosCode ? eos : syms[code]) : code;
+      if (w == eos) {
+        if (x.len > 0) {
+          finish_sentence(x);
+        } else {
+          if (++x.empty_run >= kMaxConsecutiveEmpty) x.dead = true;
+          restart(x);
+        }
+        return;
+      }
+      x.buf.push_back(w);
+      if (++x.len == max_len) {
+        finish_sentence(x);
+        return;
+      }
+      if constexpr (Order == 1) {
+        x.c = 0;
+      } else if constexpr (Order == 2) {
+        x.c = w;  // dense bigram contexts; seen because (h, w) was seen with w ≠ EOS
+      } else if constexpr (Order == 3) {
+        x.c = code;  // order 3 stores the successor context in place of the token
+      } else {
+        x.key = m.shift(x.key, w);
+        x.c = m.find_context(x.key);
+      }
+      __builtin_prefetch(cb + x.c);
+    };
+    // Moves the sentences that are next in output order into `out`; true when done.
+    std::size_t front = 0;
+    auto flush = [&]() -> bool {
+      for (;;) {
+        Chain& x = ch[front];
+        const std::size_t need = n_tokens - out.tokens.size();
+        if (x.head < x.ends.size()) {
+          const std::size_t end = x.ends[x.head];
+          const std::size_t take = std::min(end - x.bhead, need);
+          out.tokens.insert(out.tokens.end(), x.buf.begin() + static_cast<std::ptrdiff_t>(x.bhead),
+                            x.buf.begin() + static_cast<std::ptrdiff_t>(x.bhead + take));
+          out.offsets.push_back(out.tokens.size());
+          x.bhead = end;
+          ++x.head;
+          if (x.bhead >= 4096 && 2 * x.bhead >= x.buf.size()) {  // drop the merged prefix
+            x.buf.erase(x.buf.begin(), x.buf.begin() + static_cast<std::ptrdiff_t>(x.bhead));
+            x.ends.erase(x.ends.begin(), x.ends.begin() + static_cast<std::ptrdiff_t>(x.head));
+            for (std::size_t& y : x.ends) y -= x.bhead;
+            x.cur -= x.bhead;
+            x.head = 0;
+            x.bhead = 0;
+          }
+          front = (front + 1) % K;
+          if (out.tokens.size() == n_tokens) return true;
+          continue;
+        }
+        if (x.len >= need) {  // the frontier sentence is in progress and long enough: cut it
+          out.tokens.insert(out.tokens.end(), x.buf.begin() + static_cast<std::ptrdiff_t>(x.cur),
+                            x.buf.begin() + static_cast<std::ptrdiff_t>(x.cur + need));
+          out.offsets.push_back(out.tokens.size());
+          return true;
+        }
+        return x.dead;
+      }
+    };
+    for (;;) {
+      for (int r = 0; r < 16; ++r)
+        for (int j = 0; j < K; ++j) {
+          // Second prefetch stage: the entries of the chain due K/2 steps later (its context's
+          // offsets were prefetched when that context was reached).
+          const std::uint32_t ac = ch[(j + K / 2) % K].c;
+          const std::uint32_t ab = cb[ac], ae = cb[ac + 1];
+          __builtin_prefetch(cum + ab);
+          __builtin_prefetch(cum + ae - 1);              // c(h), the draw's range
+          __builtin_prefetch(cum + ab + (ae - ab) / 2);  // the binary search's first probe
+          __builtin_prefetch(tok + ab);
+          if (!ch[j].dead) step(ch[j]);
+        }
+      if (flush()) break;
+    }
   }
 };
 
@@ -1167,98 +1501,46 @@ Corpus NgramModel::sample(std::size_t n_tokens, const SamplingControls& controls
     return out;
   }
 
-  const bool mle_exact = options_.smoothing == Smoothing::mle && controls.temperature == 1.0;
-  if (mle_exact && !walk_.empty()) {
-    // Hot path: one block per context, [k, c(h), (cum, token, next block) × k].
-    const std::uint32_t* walk = walk_.data();
-    std::uint32_t o = walk_start_;
-    while (out.tokens.size() < n_tokens) {
-      const std::uint32_t* block = walk + o;
-      const std::uint32_t k = block[0];
-      const std::uint32_t* e = block + 2;
-      if (k > 1) {
-        const auto u = static_cast<std::uint32_t>(
-            boost::random::uniform_int_distribution<std::uint64_t>(0, block[1] - 1)(rng));
-        std::uint32_t lo = 0, len = k;  // first entry with cum > u: binary search down to a linear tail
-        while (len > 8) {
-          const std::uint32_t half = len / 2;
-          if (e[3 * (lo + half)] <= u) {
-            lo += half + 1;
-            len -= half + 1;
-          } else {
-            len = half;
-          }
-        }
-        e += 3 * lo;
-        while (e[0] <= u) e += 3;
-      }
-      const TokenId w = e[1];
-      o = e[2];
-      if (w == v) {
-        if (len > 0) {
-          out.offsets.push_back(out.tokens.size());
-          len = 0;
-          empty_run = 0;
-        } else if (++empty_run >= kMaxConsecutiveEmpty) {
-          break;
-        }
-        continue;
-      }
-      out.tokens.push_back(w);
-      if (++len == max_len) {
-        out.offsets.push_back(out.tokens.size());
-        len = 0;
-        empty_run = 0;
-        o = walk_start_;
-      }
+  if (options_.smoothing == Smoothing::mle && controls.temperature == 1.0) {
+    switch (n) {
+      case 1: ChainSampler::run<1>(*this, n_tokens, max_len, rng, out); break;
+      case 2: ChainSampler::run<2>(*this, n_tokens, max_len, rng, out); break;
+      case 3: ChainSampler::run<3>(*this, n_tokens, max_len, rng, out); break;
+      default: ChainSampler::run<0>(*this, n_tokens, max_len, rng, out); break;
     }
-    if (len > 0) out.offsets.push_back(out.tokens.size());
     return out;
   }
-  const bool needs_key = options_.smoothing == Smoothing::add_k;
-  std::uint32_t ctx = start_ctx_;
-  Key key = start_key_;  // maintained only when a uniform draw can leave the seen contexts (add_k)
 
-  auto end_sentence = [&] {
-    out.offsets.push_back(out.tokens.size());
-    len = 0;
+  // add_k, or MLE at τ ≠ 1: one sentence after another.
+  std::uint32_t ctx = start_ctx_;
+  Key key = start_key_;
+  auto restart = [&] {
     ctx = start_ctx_;
     key = start_key_;
   };
-
   while (out.tokens.size() < n_tokens) {
-    TokenId w;
-    const Entry* hit;
-    if (mle_exact) {  // hot path: counts only, successor contexts precomputed
-      hit = sampler->draw_counts(ctx);
-      w = hit->token;
-    } else {
-      hit = sampler->draw(ctx, w);
-    }
+    const TokenId w = sampler->draw(ctx);
     if (w == v) {
       if (len > 0) {
-        end_sentence();
+        out.offsets.push_back(out.tokens.size());
+        len = 0;
         empty_run = 0;
       } else if (++empty_run >= kMaxConsecutiveEmpty) {
         break;
-      } else {
-        ctx = start_ctx_;
-        key = start_key_;
       }
+      restart();
       continue;
     }
     out.tokens.push_back(w);
     if (++len == max_len) {
-      end_sentence();
+      out.offsets.push_back(out.tokens.size());
+      len = 0;
       empty_run = 0;
+      restart();
       continue;
     }
-    if (needs_key) {
-      key = shift(key, w);
-      ctx = hit ? hit->next_ctx : find_context(key);
-    } else {
-      ctx = hit->next_ctx;
-    }
+    key = shift(key, w);
+    ctx = find_context(key);  // MLE: always seen (h w was seen with w ≠ EOS); add_k: may be unseen
   }
   if (len > 0) out.offsets.push_back(out.tokens.size());
   return out;

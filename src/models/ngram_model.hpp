@@ -3,15 +3,18 @@
 // modified Kneser–Ney estimates, and exact ancestral sampling of whole sentences (with temperature,
 // top-k, nucleus and min-p truncation).
 //
-// Storage (after fit, KenLM-like flat arrays; see ngram_model.cpp for the counting pass):
-//   contexts   C sorted packed context keys (n−1 symbols of ⌈log2(V+2)⌉ bits each, oldest first),
-//              found by an open-addressing hash (linear probing, load ≤ 1/2);
-//   entries    per context a contiguous, token-sorted range of (next token, cumulative count,
-//              index of the context that follows) — sampling walks context → entry → context
-//              without hashing; EOS entries point back to the sentence-start context;
-//   kneser_ney additionally keeps, per order k = 1..n, the adjusted (continuation) counts of the
-//              k-grams grouped by their (k−1)-symbol context, with per-context totals and back-off mass
-//              (order n shares the contexts and entries above).
+// Storage (after fit; one layout serves prob(), score() and every sampler; see ngram_model.cpp):
+//   contexts   a trie over the n−1 context symbols (KenLM-like; Pauls & Klein 2011): level 1 dense over
+//              the first symbol (V + 3 offsets), levels 2..n−1 sorted 32-bit node symbols with child
+//              offsets; the nodes of level n−1 are the contexts (bigram: the V + 2 dense slots; unigram:
+//              one). No packed keys are stored; a lookup is n−2 binary searches.
+//   entries    per context a contiguous, token-sorted range in two parallel 32-bit arrays: the
+//              cumulative count and the token — for trigrams the index of the successor context (h2, w) in its place (the
+//              token is that context's last symbol), so sampling walks context → entry → context
+//              without a search; a bigram's successor is the dense slot w itself;
+//   kneser_ney additionally keeps, per order k = 1..n−1, the adjusted (continuation) counts of the
+//              k-grams grouped by their (k−1)-symbol context, with per-context totals and back-off mass,
+//              and for order n the discounted cumulative counts parallel to the entries.
 
 #include <cstdint>
 #include <span>
@@ -89,7 +92,8 @@ class NgramModel {
 
   /// @param options     validated with IsValid.
   /// @param vocab_size  V ≥ 1: token ids of fitted/scored corpora must be < V (kUnknown allowed when
-  ///                    scoring). Packed n-gram keys need n·⌈log2(V+2)⌉ ≤ 128 bits, i.e.
+  ///                    scoring). Packed n-gram keys (transient, used while counting and looking up)
+  ///                    need n·⌈log2(V+2)⌉ ≤ 128 bits, i.e.
   ///                    V ≤ 2^25 − 2 for order 5, V ≤ 2^32 − 3 for orders ≤ 4.
   /// @throws std::invalid_argument  invalid options, V = 0, or V too large for the order.
   NgramModel(NgramOptions options, std::size_t vocab_size);
@@ -98,9 +102,12 @@ class NgramModel {
   /// the EOS are predictions) and builds the per-context continuation tables, replacing any previous
   /// fit. MLE: p(w|h) = c(h,w) / c(h) (SLP3 ch. 3); add_k as in NgramOptions; kneser_ney as in the
   /// class comment (adjusted counts and discounts for every order 1..n).
-  /// Counting packs (context, next) into 64-bit keys when n·⌈log2(V+2)⌉ ≤ 64, else 128-bit keys,
-  /// and sorts them in place (MSD radix sort). `rng` is unused (closed form) but kept for the Model
-  /// contract.
+  /// Counting: a counting sort of the P predictions by their first context symbol, storing only the
+  /// remaining (n−1)·⌈log2(V+2)⌉ bits (32-bit words when they fit: bigrams and, for V + 2 ≤ 2^16,
+  /// trigrams; else 64-bit, or 128-bit for order 5 with V > 2^16 − 2), then an MSD radix sort per bucket
+  /// and two scans of the sorted runs (the first sizes every array exactly, the second fills them; the
+  /// cumulative counts are written in place over the 32-bit buffer). `rng` is unused (closed form) but
+  /// kept for the Model contract.
   /// @return FitReport: iterations 0, converged, lower_bound = mean ln p(w|h) per training
   ///         prediction under the fitted model (nats/prediction; 0 if empty); events
   ///         "empty_training_set" (no tokens; with no sentences at all the model is empty) and, for
@@ -109,24 +116,34 @@ class NgramModel {
   /// @throws std::invalid_argument  a token id ≥ V ("ngram fit: token id 70000 at position 12 ≥
   ///         vocabulary size 5000"; position = index into corpus.tokens), inconsistent offsets, or
   ///         ≥ 2^32 − 1 predictions (tokens + sentences).
-  /// Cost: O(P · key bits / 8) time for P = tokens + sentences predictions, P keys of 8 (or 16) bytes
-  /// of transient memory, released on return; the model keeps 12 bytes per distinct n-gram,
-  /// 24 bytes per context (+ 8–16 bytes of hash slots), 8 bytes per type, and for MLE the sampling
-  /// blocks (4·(2 C + 3 E) bytes). kneser_ney adds, per lower order, a sort of its distinct k-grams
-  /// (O(G log G)) and ~20 bytes per k-gram + ~40 per context. Measured on Brown (1.05M tokens), MLE
-  /// trigram: peak heap growth of fit ≈ 10.5 × the corpus's id array (4 bytes/token), model ≈ 10.1 ×.
+  /// Cost: O(P · remainder bits / 8) time for P = tokens + sentences predictions (order 3 adds one
+  /// binary search per distinct trigram to link successors); transient memory P remainders of 4 (or
+  /// 8, 16) bytes, of which the 32-bit case is kept as the count array (capacity P, size E). The model
+  /// keeps 8 bytes per distinct n-gram (E), 8 per trie node (4 per bigram slot), 4 (V + 3) for the first
+  /// trie level and 4 per type (unigram counts). kneser_ney adds, per lower order, a sort of its
+  /// distinct k-grams (O(G log G)) and ~20 bytes per k-gram + ~40 per context, and 8 bytes per entry.
+  /// Measured on Brown (1.05M tokens, V ≈ 47k), MLE trigram: peak heap growth of fit ≈ 2.7 × the
+  /// corpus's id array (4 bytes/token), model ≈ 2.66 × (bigram: 1.57 ×, 1.52 ×).
   FitReport fit(const Corpus& corpus, Rng& rng);
 
   /// Ancestral sampling: sentences are drawn one after another until `n_tokens` tokens are reached;
   /// the last sentence is cut so the total is exactly n_tokens. Each next token is an exact
-  /// categorical draw (Boost.Random uniform distributions only) from p(·|h) after the controls'
-  /// pipeline (temperature → top_k → top_p → min_p, see SamplingControls):
-  ///  - MLE, τ = 1, no truncation: u ~ U{0..c(h)−1}, then the first continuation whose cumulative
-  ///    count exceeds u (binary search with a linear tail): O(log |cont(h)|) a draw; a context with a
-  ///    single continuation needs no random number.
+  /// categorical draw from p(·|h) after the controls' pipeline (temperature → top_k → top_p → min_p,
+  /// see SamplingControls). Real uniforms come from Boost.Random's uniform_real_distribution; bounded
+  /// integers (count draws, the uniform outcome of add_k) from Lemire's exact method on the raw engine
+  /// output (`bounded` in ngram_model.cpp; faster than boost::random::uniform_int_distribution).
+  ///  - MLE, τ = 1, no truncation: u ~ U{0..c(h)−1}, then the first continuation whose cumulative count
+  ///    exceeds u (branchless binary search; entry u itself when every count is 1): O(log |cont(h)|) a
+  ///    draw; a context with a single continuation needs no random number. The successor context is
+  ///    the entry's stored link (orders 2 and 3) or a trie lookup (orders ≥ 4). Sentences come from
+  ///    16 independent streams advanced in lockstep, with prefetching, so that their cache misses
+  ///    overlap; sentence i of the output is the ⌊i/16⌋-th sentence of stream i mod 16 — a fixed order,
+  ///    so the output is distributed exactly as consecutive i.i.d. sentences of one stream (the random
+  ///    bits differ from a single stream's). Measured on Brown (CPU time, shared machine): bigram and
+  ///    trigram ≈ 25–30 M tokens/s.
   ///  - add_k, τ = 1, no truncation: with probability c(h)/(c(h)+k(V+1)) a draw from the counts as
   ///    above, else a uniform draw over the V+1 outcomes (V types + EOS); unseen contexts are uniform.
-  ///    O(log |cont(h)|) plus a hash lookup of the next context after a uniform draw.
+  ///    O(log |cont(h)|) plus a trie lookup of the next context (one stream).
   ///  - MLE / add_k, τ ≠ 1, no truncation: p^(1/τ) renormalised over the context's support (MLE: the
   ///    seen continuations; add_k: all V+1 outcomes, drawn as uniform part k^(1/τ) each plus the seen
   ///    excess (c+k)^(1/τ) − k^(1/τ)). Tempered cumulative tables are built lazily per visited
@@ -138,7 +155,8 @@ class NgramModel {
   ///    call, S_h is tempered, ranked against the background and truncated (O(|S_h| log |S_h| + kept
   ///    background)); a draw is a binary search over the kept explicit outcomes or, for the background
   ///    part, a binary search over B's tempered cumulative table with rejection of S_h members
-  ///    (expected ≤ 1 rejection per draw), then hash lookups of the next context (≤ n per token).
+  ///    (expected ≤ 1 rejection per draw), then lookups of the next context (≤ n per token;
+  ///    trie at order n, hash below).
   ///    kneser_ney at τ = 1 without truncation needs no tables: a recursive draw (order n's discounted
   ///    counts with probability Σ[a − D]⁺/A, else back off), O(n log |cont|) a draw. Caveat: for
   ///    kneser_ney with τ ≠ 1 or truncation, S_h includes the lower orders' continuations (thousands for
@@ -149,7 +167,8 @@ class NgramModel {
   /// (empty model, or the effective p(EOS | sentence start) = 1 after the controls, checked exactly
   /// before drawing) the result is empty; as a backstop for near-degenerate models sampling also
   /// stops, returning fewer tokens, after 10^6 consecutive empty sentences.
-  /// No allocation per token beyond the output's amortised growth (tokens are reserved up front).
+  /// No allocation per token beyond the output's amortised growth (tokens are reserved up front) and,
+  /// for MLE at τ = 1, the 16 streams' buffers of not yet merged sentences (compacted as they merge).
   /// @throws std::invalid_argument  invalid controls (SamplingControls::IsValid: "loop.temperature",
   ///         "loop.max_length", "loop.top_k", "loop.top_p", "loop.min_p").
   Corpus sample(std::size_t n_tokens, const SamplingControls& controls, Rng& rng) const;
@@ -159,7 +178,8 @@ class NgramModel {
   /// id ≥ V (e.g. Vocabulary::kUnknown) is an unseen context: MLE gives 0, add_k gives 1/(V+1),
   /// kneser_ney uses the tokens after the last such id (p_k for the longest known suffix).
   /// w > V gives 0. Empty model: 0. Under kneser_ney every w ≤ V has p > 0.
-  /// Cost: one hash lookup + O(log |cont(h)|) (kneser_ney: one per order).
+  /// Cost: one trie lookup (n−2 binary searches; kneser_ney: one hash lookup per lower order) +
+  /// O(log |cont(h)|).
   double prob(std::span<const TokenId> context, TokenId w) const;
 
   /// Scores every sentence of `heldout` (all tokens and the EOS of each sentence) with prob().
@@ -193,21 +213,13 @@ class NgramModel {
   const NgramOptions& options() const noexcept { return options_; }
 
  private:
-  __extension__ using Key = unsigned __int128;  ///< packed context key (≤ 4 symbols of ≤ 32 bits)
+  /// Packed context key (≤ 4 symbols of ≤ 32 bits), oldest symbol highest: built transiently for
+  /// lookups; the main tables store none, only the Kneser–Ney lower orders keep their context keys.
+  __extension__ using Key = unsigned __int128;
   static constexpr std::uint32_t kNoContext = 0xFFFFFFFFu;
+  static constexpr std::uint32_t kEosCode = 0xFFFFFFFFu;  ///< order 3: tok_ code of EOS
 
-  /// One continuation of a context (12 bytes: 5 fit in a 64-byte cache line).
-  struct Entry {
-    std::uint32_t cum;       ///< cumulative count c(h, w') over w' ≤ token within the context
-    TokenId token;           ///< next token in [0, V] (V = EOS)
-    std::uint32_t next_ctx;  ///< index of the context (h, token) shifted; the start context for EOS
-  };
-  /// One context: its entries are entries_[begin, next context's begin).
-  struct ContextInfo {
-    std::uint32_t begin;  ///< first entry
-    std::uint32_t total;  ///< c(h): number of predictions made from this context in training
-  };
-  /// One order k < n of a Kneser–Ney model (order n uses ctx_keys_/ctx_/entries_ for its contexts).
+  /// One order k < n of a Kneser–Ney model (order n uses the main trie and entries for its contexts).
   struct KnLevel {
     std::vector<Key> ctx_keys;            ///< k < n: C_k sorted context keys (k−1 symbols)
     std::vector<std::uint32_t> slots;     ///< k < n: hash of the contexts
@@ -216,17 +228,21 @@ class NgramModel {
     std::vector<std::uint32_t> counts;    ///< k < n: per entry, adjusted count a_k(h w)
     std::vector<double> total;            ///< per context A_k(h) (k = n: c(h))
     std::vector<double> backoff;          ///< per context G_k(h) = Σ_w D_k(a_k(h w))
-    std::vector<double> dcum;             ///< per entry (k = n: parallel to entries_) cumulative
+    std::vector<double> dcum;             ///< per entry (k = n: parallel to cum_/tok_) cumulative
                                           ///< discounted count Σ_{w' ≤ w} [a_k(h w') − D_k]⁺ (for sampling)
     KnDiscounts d;
   };
-  struct Sampler;       // per-call sampling state for the count-based fast paths (ngram_model.cpp)
+  struct Sampler;       // per-call sampling state for the count-based paths (ngram_model.cpp)
   struct TableSampler;  // per-call state of the general (sparse + background) sampler
+  struct ChainSampler;  // MLE at τ = 1 without truncation: interleaved sentence streams
 
-  template <class K>
+  template <class R>
   void count_ngrams(const Corpus& corpus);
-  void build_index();
+  void count_unigrams(const Corpus& corpus);
   void build_kneser_ney(FitReport& report);
+  /// Calls f(context index, packed context key) for every seen context, in key order.
+  template <class F>
+  void for_each_context(F&& f) const;
   std::uint32_t find_context(Key key) const noexcept;
   std::uint32_t find_level_context(int k, Key key) const noexcept;
   double prob_in_context(std::uint32_t ctx, TokenId w) const noexcept;
@@ -234,6 +250,23 @@ class NgramModel {
   double prob_kn(Key key, std::size_t known, TokenId w) const noexcept;
   /// Discounted adjusted count [a − D(a)]⁺ of token w in context c of order k (0 if absent).
   double kn_discounted(int k, std::uint32_t c, TokenId w) const noexcept;
+  /// Entry index of token w in context c (kNoContext if absent). Binary search.
+  std::uint32_t find_entry_index(std::uint32_t c, TokenId w) const noexcept;
+  /// Token of entry e (order 3 stores the successor context there, see tok_).
+  TokenId token(std::uint32_t e) const noexcept {
+    const TokenId x = tok_[e];
+    return options_.order != 3 ? x : x == kEosCode ? eos() : node_sym_[0][x];
+  }
+  std::uint32_t ebegin(std::uint32_t c) const noexcept { return ctx_begin_[c]; }
+  std::uint32_t eend(std::uint32_t c) const noexcept { return ctx_begin_[c + 1]; }
+  std::uint32_t ctx_total(std::uint32_t c) const noexcept {  ///< c(h) (0 for an unseen dense bigram slot)
+    return ctx_begin_[c + 1] > ctx_begin_[c] ? cum_[ctx_begin_[c + 1] - 1] : 0;
+  }
+  std::uint32_t entry_count(std::uint32_t c, std::uint32_t e) const noexcept {
+    return cum_[e] - (e == ctx_begin_[c] ? 0 : cum_[e - 1]);
+  }
+  /// Index space of contexts: C for orders 1 and ≥ 3, V + 2 dense slots (one per symbol) for bigrams.
+  std::size_t context_slots() const noexcept { return ctx_begin_.empty() ? 0 : ctx_begin_.size() - 1; }
   Key shift(Key ctx, TokenId w) const noexcept { return ((ctx << bits_) | w) & ctx_mask_; }
   Key ctx_mask(int k) const noexcept {  ///< low (k−1)·bits_ bits
     const unsigned bits = static_cast<unsigned>(k - 1) * bits_;
@@ -250,17 +283,21 @@ class NgramModel {
   std::uint64_t num_train_tokens_ = 0;     ///< N
   std::uint64_t num_train_sentences_ = 0;  ///< S
   std::uint32_t start_ctx_ = kNoContext;   ///< index of the all-BOS context
-  std::vector<Key> ctx_keys_;              ///< C sorted context keys
-  std::vector<ContextInfo> ctx_;           ///< C + 1 (the last one is a sentinel: begin = |entries_|)
-  std::vector<Entry> entries_;             ///< continuations, grouped by context, token-sorted
-  std::vector<std::uint32_t> slots_;       ///< hash table of context indices (kNoContext = empty)
-  std::vector<std::uint64_t> unigram_counts_;  ///< V token counts c(w)
+  std::size_t distinct_contexts_ = 0;      ///< C (seen contexts)
+  // Context trie (orders ≥ 3; KenLM-like, Pauls & Klein 2011): level 1 is dense over the first context
+  // symbol, levels 2..n−1 are sorted node symbols; the nodes of level n−1 are the contexts.
+  std::vector<std::uint32_t> first_;                  ///< V + 3 offsets into level 2, by first symbol
+  std::vector<std::vector<TokenId>> node_sym_;        ///< levels 2..n−1 (index j−2): node symbols
+  std::vector<std::vector<std::uint32_t>> node_child_;///< levels 2..n−2: child offsets (nodes + 1)
+  std::vector<std::uint32_t> ctx_begin_;  ///< context_slots() + 1: entries of c are [begin[c], begin[c+1])
+  std::vector<std::uint32_t> cum_;        ///< per entry: cumulative count c(h, w') over w' ≤ token (the
+                                          ///< counting buffer reused in place; capacity may exceed size)
+  std::vector<TokenId> tok_;              ///< per entry, token-sorted per context: the next token in
+                                          ///< [0, V]; order 3: the index of the successor context (h2, w)
+                                          ///< instead (its last symbol is w), kEosCode for EOS — sampling
+                                          ///< walks context → entry → context without a search
+  std::vector<std::uint32_t> unigram_counts_;  ///< V token counts c(w)
   std::vector<KnLevel> kn_;                ///< kneser_ney: orders 1..n at index k−1
-  /// MLE only: the context-local copy of the tables walked by sampling at τ = 1 without truncation, so
-  /// that a draw touches one cache line for short contexts. Per context a block of 32-bit words
-  /// [k, c(h), (cum, token, offset of the successor block) × k]; empty if it would exceed 2^32 words.
-  std::vector<std::uint32_t> walk_;
-  std::uint32_t walk_start_ = 0;           ///< offset of the start context's block
 };
 
 }  // namespace collapse

@@ -451,6 +451,46 @@ TEST_SUITE("models/ngram_model") {
     }
   }
 
+  TEST_CASE("sample: sentence lengths follow the model (interleaved streams add no length bias; chi-square, 1e-4)") {
+    // MLE at τ = 1 draws sentences from interleaved streams and concatenates them in a fixed order;
+    // an order chosen by completion would favour short sentences. Corpus "a", "a a" (V = 1):
+    //  - bigram: p(a | a) = 1/3, p(EOS | a) = 2/3, so P(L = l) = (1/3)^(l−1) · 2/3 (geometric);
+    //  - trigram: P(L = 1) = P(L = 2) = 1/2.
+    // Every sentence but the last (cut at the budget) is a complete draw. Lengths ≥ 6 are pooled.
+    const Corpus corpus = make_corpus({{a}, {a, a}});
+    for (int order : {2, 3}) {
+      const NgramModel m = fitted(order, 1, corpus);
+      Rng rng(77);
+      const Corpus s = m.sample(300000, SamplingControls{}, rng);
+      REQUIRE(s.num_sentences() > 1000);
+      std::array<double, 7> observed{}, expected{};
+      const std::size_t n = s.num_sentences() - 1;
+      for (std::size_t i = 0; i < n; ++i) ++observed[std::min<std::size_t>(s.sentence_length(i), 6)];
+      for (std::size_t l = 1; l <= 6; ++l) {
+        const double p = order == 2 ? (l < 6 ? std::pow(1.0 / 3, static_cast<double>(l - 1)) * 2.0 / 3
+                                             : std::pow(1.0 / 3, 5.0))
+                                    : (l <= 2 ? 0.5 : 0.0);
+        expected[l] = p * static_cast<double>(n);
+      }
+      double chi2 = 0;
+      int df = -1;
+      std::ostringstream buckets;
+      for (std::size_t l = 1; l <= 6; ++l) {
+        buckets << "  L=" << l << ": " << observed[l] << " / " << expected[l];
+        if (expected[l] == 0) {
+          CHECK_MESSAGE(observed[l] == 0, "length " << l << " is impossible;" << buckets.str());
+          continue;
+        }
+        chi2 += (observed[l] - expected[l]) * (observed[l] - expected[l]) / expected[l];
+        ++df;
+      }
+      const double critical =
+          boost::math::quantile(boost::math::complement(boost::math::chi_squared(df), 1e-4));
+      CHECK_MESSAGE(chi2 < critical, "order " << order << ": chi2 = " << chi2 << " ≥ " << critical << ";"
+                                                 << buckets.str());
+    }
+  }
+
   TEST_CASE("sample: degenerate models return nothing instead of looping") {
     const SamplingControls controls{};
     Rng rng(1);
