@@ -233,6 +233,8 @@ BENCHMARK(BM_Brown_SampleTruncated)
     ->Args({1, 0, 90, 10})
     ->Args({1, 40, 100, 10})
     ->Args({1, 0, 100, 7})
+    ->Args({1, 50, 100, 10})  // KN + top_k = 50 (layered ranking merge)
+    ->Args({1, 0, 100, 8})    // KN + τ = 0.8 (layered draws with rejection)
     ->Unit(benchmark::kMillisecond);
 
 // One generation of the loop: fit on Brown (N tokens) + sample N tokens. items/s = N / (t_fit + t_sample).

@@ -955,8 +955,10 @@ struct NgramModel::Sampler {
 };
 
 /// State of one sample() call on the general path (kneser_ney, or any truncation): see sample().
-/// A context's distribution is p(w|h) = s_h(w) + g(h)·B(w) with s_h sparse on S_h (explicit values
-/// p(w|h) for w ∈ S_h) and a background B shared by all contexts.
+/// Flattened tables (table()): a context's distribution is p(w|h) = s_h(w) + g(h)·B(w) with s_h sparse
+/// on S_h (explicit values p(w|h) for w ∈ S_h) and a background B shared by all contexts.
+/// kneser_ney layered path (`layered`; nodes, draw_node, truncated_table): one node per visited context
+/// of each order, holding only its own seen continuations; lower orders are shared, scaled layers.
 struct NgramModel::TableSampler {
   static constexpr std::uint32_t kNoTable = 0xFFFFFFFFu;
   /// One visited context after temperature and truncation.
@@ -967,7 +969,37 @@ struct NgramModel::TableSampler {
     double explicit_w;           ///< Σ kept explicit weights
     double bg_w;                 ///< Σ kept background weights
     bool non_eos;                ///< some kept outcome ≠ EOS has weight > 0
+    double pscale = 1;           ///< weights are (p / pmax)^(1/τ): this is pmax^(1/τ) (absolute = pscale · w)
   };
+  /// kneser_ney, layered path: one visited context (k, c) of order k ≥ 2 (see sample() in the header).
+  /// Its distribution is its own seen continuations S_k(c) (exact p) plus the order k−1 context's
+  /// distribution scaled by γ = G_k/A_k (tempered: by γ^(1/τ)) with S_k(c) removed.
+  struct Node {
+    // Untruncated draws (absolute tempered weights p^(1/τ)); the hot fields come first.
+    int k = 0;
+    std::uint32_t c = 0;
+    std::uint32_t lower = 0;        ///< node of the order k−1 suffix, kBg for k = 2 (the background p_1)
+    std::uint32_t fallback = kNoTable;  ///< too many expected rejections: the exact table (table())
+    std::uint32_t xb = 0, xe = 0;   ///< S_k(c) in token order (k = n: parallel to the entries): xtok / xcum
+    double e_w = 0;                 ///< Σ_{S_k(c)} p^(1/τ)
+    double z = 0;                   ///< Σ over all V + 1 outcomes of p^(1/τ)
+    bool draw_ready = false;
+    bool z_exact = true;            ///< false if z suffers cancellation (rejected share ≈ 1)
+    bool rank_ready = false;
+    Key key = 0;                    ///< packed symbols whose last k−1 are the context
+    std::uint32_t cs[6] = {};       ///< contexts of orders 2..k (suffixes)
+    // Ranking (truncation): own seen continuations sorted (p desc, id asc), and the merged ranking
+    // of the whole distribution, materialised lazily as far as it was needed.
+    std::vector<std::pair<double, TokenId>> sx;
+    std::vector<std::pair<double, TokenId>> ranked;
+    std::size_t ri = 0, rj = 0;     ///< merge positions in sx and in the lower ranking
+  };
+  static constexpr std::uint32_t kBg = 0xFFFFFFFEu;
+  /// Draw mode: fall back to the exact table when a draw from the context would need more than this
+  /// many lower-layer attempts in expectation (share of the lower layer / (1 − rejected share)).
+  static constexpr double kMaxExpectedAttempts = 8.0;
+  /// Truncation: fall back to the exact table when the kept prefix needs more ranked outcomes.
+  static constexpr std::size_t kMaxMerged = 4096;
   struct Cand {
     double w;
     TokenId token;
@@ -984,6 +1016,7 @@ struct NgramModel::TableSampler {
   const bool direct;  ///< kneser_ney, τ = 1, no truncation: recursive draws, no tables
   const bool tempered;
   const double inv_tau;
+  const bool layered;  ///< kneser_ney, n ≥ 2, τ ≥ 0.2, not direct: per-order cached layers
 
   bool has_bg = false;
   std::vector<double> bprob;     ///< B(w), w ∈ [0, V]
@@ -1003,6 +1036,15 @@ struct NgramModel::TableSampler {
   std::uint32_t stamp = 0;
   std::vector<std::pair<double, TokenId>> expl;
   std::vector<Cand> cand;
+  std::vector<Node> nodes;
+  std::vector<std::vector<std::uint32_t>> node_of;  ///< per order (index k−1): context → node
+  std::vector<TokenId> xtok;
+  std::vector<double> xcum;
+  /// Parallel to pool_tok where filled by truncated_table (shorter otherwise): the successor context at
+  /// order n of an explicit order-n outcome (n ≤ 3), else kNoContext.
+  std::vector<std::uint32_t> pool_next;
+  std::uint32_t last_pool = kNoTable;  ///< pool index of the last explicit table draw (draw())
+  double bg_abs = 1;  ///< bmax^(1/τ): the background's absolute tempered weight of w is bg_abs · T(w)
 
   TableSampler(const NgramModel& model, Rng& r, const SamplingControls& controls)
       : m(model),
@@ -1014,14 +1056,32 @@ struct NgramModel::TableSampler {
         kn(model.options_.smoothing == Smoothing::kneser_ney),
         direct(kn && controls.temperature == 1.0 && !controls.truncates()),
         tempered(controls.temperature != 1.0),
-        inv_tau(1.0 / controls.temperature) {
+        inv_tau(1.0 / controls.temperature),
+        layered(kn && !direct && model.options_.order >= 2 && controls.temperature >= 0.2) {
     if (direct) return;
     // The background and its tempered cumulative table in rank order: O(V log V) once per call.
     has_bg = m.options_.smoothing != Smoothing::mle;
     if (has_bg) {
       bprob.resize(outcomes);
-      for (TokenId w = 0; w < outcomes; ++w)
-        bprob[w] = kn ? m.prob_kn(0, 0, w) : 1.0 / static_cast<double>(outcomes);
+      if (kn && n == 1) {
+        for (TokenId w = 0; w < outcomes; ++w) bprob[w] = m.prob_kn(0, 0, w);
+      } else if (kn) {
+        // p_1(w) = ([a_1(w) − D]⁺ + G_1 / (V + 1)) / A_1, as prob_kn computes it, in one pass over the
+        // token-sorted order-1 entries (kept in the KnLevel for n ≥ 2).
+        const KnLevel& level = m.kn_[0];
+        const std::uint32_t c1 = m.find_level_context(1, 0);
+        const double p0 = 1.0 / (static_cast<double>(m.vocab_size_) + 1.0);
+        std::uint32_t e = level.begin[c1];
+        const std::uint32_t end = level.begin[c1 + 1];
+        for (TokenId w = 0; w < outcomes; ++w) {
+          while (e < end && level.tokens[e] < w) ++e;
+          const std::uint32_t a = e < end && level.tokens[e] == w ? level.counts[e] : 0;
+          const double d = a == 0 ? 0.0 : std::max(0.0, static_cast<double>(a) - discount(level.d, a));
+          bprob[w] = (d + level.backoff[c1] * p0) / level.total[c1];
+        }
+      } else {
+        for (TokenId w = 0; w < outcomes; ++w) bprob[w] = 1.0 / static_cast<double>(outcomes);
+      }
       border.resize(outcomes);
       for (TokenId w = 0; w < outcomes; ++w) border[w] = w;
       if (kn)
@@ -1038,6 +1098,13 @@ struct NgramModel::TableSampler {
         bcum[j + 1] = bcum[j] + tw[w];
       }
       mark.assign(outcomes, 0);
+    }
+    bg_abs = pw(bmax);
+    if (layered) {
+      node_of.resize(static_cast<std::size_t>(n));
+      for (int k = 2; k <= n; ++k)
+        node_of[static_cast<std::size_t>(k - 1)].assign(
+            k == n ? m.context_slots() : m.kn_[static_cast<std::size_t>(k - 1)].ctx_keys.size(), kNoTable);
     }
     if (kn) {
       table_of.resize(static_cast<std::size_t>(n));
@@ -1121,6 +1188,7 @@ struct NgramModel::TableSampler {
     const double pmax = std::max(expl.empty() ? 0.0 : expl[0].first, bg ? g * bmax : 0.0);
     auto f = [&](double x) { return tempered ? std::pow(x / pmax, inv_tau) : x / pmax; };
     const double bg_factor = bg ? f(g * bmax) : 0.0;  // background weight of w = bg_factor · T(w)
+    const double pscale = pw(pmax);
     ++stamp;
     if (has_bg)
       for (std::uint32_t i = sbegin; i < send; ++i) mark[spool[i]] = stamp;
@@ -1231,6 +1299,7 @@ struct NgramModel::TableSampler {
     }
     t.end = static_cast<std::uint32_t>(pool_tok.size());
     t.explicit_w = cum;
+    t.pscale = pscale;
     tables.push_back(t);
     return *slot = static_cast<std::uint32_t>(tables.size() - 1);
   }
@@ -1243,8 +1312,10 @@ struct NgramModel::TableSampler {
     if (u < t.explicit_w || t.bg_w <= 0) {
       const double* first = pool_cum.data() + t.begin;
       const double* hit = find_cumulative(first, pool_cum.data() + t.end, u);
-      return pool_tok[t.begin + static_cast<std::size_t>(hit - first)];
+      last_pool = t.begin + static_cast<std::uint32_t>(hit - first);
+      return pool_tok[last_pool];
     }
+    last_pool = kNoTable;
     for (;;) {
       const double v = boost::random::uniform_real_distribution<double>(0.0, bcum[t.m])(rng);
       const auto it = std::upper_bound(bcum.begin() + 1, bcum.begin() + 1 + t.m, v);
@@ -1283,8 +1354,328 @@ struct NgramModel::TableSampler {
     return static_cast<TokenId>(bounded(rng, static_cast<std::uint64_t>(eos) + 1));
   }
 
+  // ---- kneser_ney layered path ----------------------------------------------------------------------
+
+  double pw(double p) const noexcept { return tempered ? std::pow(p, inv_tau) : p; }
+
+  /// Whether w ∈ S_k(c), the continuations seen in context c of order k. Binary search.
+  bool in_seen(int k, std::uint32_t c, TokenId w) const noexcept {
+    if (k == n) return m.find_entry_index(c, w) != kNoContext;
+    const KnLevel& level = m.kn_[static_cast<std::size_t>(k - 1)];
+    const TokenId* first = level.tokens.data() + level.begin[c];
+    const TokenId* last = level.tokens.data() + level.begin[c + 1];
+    return std::binary_search(first, last, w);
+  }
+
+  /// Calls f(w, p_{k−1}(w|h⁻), p_k(w|h)) for every w ∈ S_k(c) of node x, in token order. Both are
+  /// computed exactly as prob() does: p_j = ([a_j − D_j(a_j)]⁺ + G_j · p_{j−1}) / A_j. The seen counts
+  /// come from the entries themselves; p_{k−1} walks the (token-sorted) order k−1 context alongside
+  /// (S_k(c) ⊆ S_{k−1}(c⁻): every seen k-gram's suffix was seen), deeper orders use kn_prob.
+  template <class F>
+  void for_each_seen(const Node& x, F&& f) const {
+    const KnLevel& level = m.kn_[static_cast<std::size_t>(x.k - 1)];
+    const double g = level.backoff[x.c], a = level.total[x.c];
+    auto disc = [](const KnLevel& l, std::uint32_t cnt) {
+      return cnt == 0 ? 0.0 : std::max(0.0, static_cast<double>(cnt) - discount(l.d, cnt));
+    };
+    const KnLevel* low = x.k > 2 ? &m.kn_[static_cast<std::size_t>(x.k - 2)] : nullptr;
+    const TokenId* lfirst = low ? low->tokens.data() + low->begin[x.cs[x.k - 1]] : nullptr;
+    const TokenId* llast = low ? low->tokens.data() + low->begin[x.cs[x.k - 1] + 1] : nullptr;
+    auto visit = [&](TokenId w, std::uint32_t cnt) {
+      double pl;
+      if (!low) {
+        pl = bprob[w];
+      } else {
+        const double pll = kn_prob(x.k - 2, x.cs, w);
+        lfirst = std::lower_bound(lfirst, llast, w);
+        const std::uint32_t lc =
+            lfirst != llast && *lfirst == w ? low->counts[static_cast<std::size_t>(lfirst - low->tokens.data())] : 0;
+        const std::uint32_t c2 = x.cs[x.k - 1];
+        pl = (disc(*low, lc) + low->backoff[c2] * pll) / low->total[c2];
+      }
+      f(w, pl, (disc(level, cnt) + g * pl) / a);
+    };
+    if (x.k == n) {
+      for (std::uint32_t e = m.ebegin(x.c); e < m.eend(x.c); ++e) visit(m.token(e), m.entry_count(x.c, e));
+    } else {
+      for (std::uint32_t e = level.begin[x.c]; e < level.begin[x.c + 1]; ++e) visit(level.tokens[e], level.counts[e]);
+    }
+  }
+
+  /// The node of context c of order k ≥ 2 (`key`: its last k−1 symbols), created with its suffix nodes.
+  std::uint32_t node(int k, std::uint32_t c, Key key) {
+    std::uint32_t& slot = node_of[static_cast<std::size_t>(k - 1)][c];
+    if (slot != kNoTable) return slot;
+    const std::uint32_t lower =
+        k == 2 ? kBg : node(k - 1, m.find_level_context(k - 1, key & m.ctx_mask(k - 1)), key);
+    Node x;
+    x.k = k;
+    x.c = c;
+    x.key = key;
+    x.lower = lower;
+    if (lower != kBg) std::copy(std::begin(nodes[lower].cs), std::end(nodes[lower].cs), std::begin(x.cs));
+    x.cs[k] = c;
+    nodes.push_back(std::move(x));
+    return node_of[static_cast<std::size_t>(k - 1)][c] = static_cast<std::uint32_t>(nodes.size() - 1);
+  }
+
+  /// Total absolute tempered weight of a node's (or the background's) distribution.
+  double total_weight(std::uint32_t ni) const noexcept {
+    return ni == kBg ? bg_abs * bcum[outcomes] : nodes[ni].z;
+  }
+
+  /// Prepares node ni (and its suffixes) for untruncated draws: the tempered cumulative weights of
+  /// S_k(c), z = E + γ^(1/τ) (z_lower − Σ_{S_k(c)} p_{k−1}^(1/τ)). `allow_fallback`: if a
+  /// draw needs more than kMaxExpectedAttempts lower-layer attempts in expectation, use the exact table
+  /// (only valid without truncation).
+  void ensure_draw(std::uint32_t ni, bool allow_fallback) {
+    if (nodes[ni].draw_ready) return;
+    const std::uint32_t lower = nodes[ni].lower;
+    if (lower != kBg) ensure_draw(lower, allow_fallback);
+    Node& x = nodes[ni];
+    const double zl = total_weight(lower);
+    x.xb = static_cast<std::uint32_t>(xtok.size());
+    double e_w = 0, rejected = 0;
+    for_each_seen(x, [&](TokenId w, double pl, double p) {
+      e_w += pw(p);
+      rejected += lower == kBg ? bg_abs * tw[w] : pw(pl);  // p_1^(1/τ) = bmax^(1/τ) T(w)
+      xtok.push_back(w);
+      xcum.push_back(e_w);
+    });
+    x.xe = static_cast<std::uint32_t>(xtok.size());
+    x.e_w = e_w;
+    const KnLevel& level = m.kn_[static_cast<std::size_t>(x.k - 1)];
+    const double rest = zl - rejected;
+    x.z_exact = rest > 1e-9 * zl && (lower == kBg || nodes[lower].z_exact);
+    x.z = e_w + pw(level.backoff[x.c] / level.total[x.c]) * std::max(0.0, rest);
+    x.draw_ready = true;
+    // Expected lower-layer attempts per draw: (z − E)/z · zl/rest (geometric rejection).
+    if (allow_fallback && (!x.z_exact || (x.z - e_w) * zl > kMaxExpectedAttempts * x.z * rest)) {
+      const std::uint32_t ti = table(x.k, x.c, x.key);
+      Node& y = nodes[ni];
+      y.fallback = ti;
+      y.z = tables[ti].pscale * (tables[ti].explicit_w + tables[ti].bg_w);
+    }
+  }
+
+  TokenId draw_background() {
+    for (;;) {
+      const double v = boost::random::uniform_real_distribution<double>(0.0, bcum[outcomes])(rng);
+      const auto it = std::upper_bound(bcum.begin() + 1, bcum.end(), v);
+      const auto pos = static_cast<std::size_t>(it - (bcum.begin() + 1));
+      if (pos >= outcomes) continue;
+      const TokenId w = border[pos];
+      if (tw[w] > 0) return w;
+    }
+  }
+
+  /// An exact draw from node ni's full (tempered, untruncated) distribution: S_k(c) with its own
+  /// weights, else a draw from the lower layer, rejecting members of S_k(c).
+  /// `next`: set to the successor context at order n when known (an explicit draw at order n ≤ 3).
+  TokenId draw_node(std::uint32_t ni, std::uint32_t* next = nullptr) {
+    const Node& x = nodes[ni];
+    if (x.fallback != kNoTable) return draw(x.fallback);
+    const double u = boost::random::uniform_real_distribution<double>(0.0, x.z)(rng);
+    if (u < x.e_w) {
+      const double* first = xcum.data() + x.xb;
+      const auto i = static_cast<std::uint32_t>(find_cumulative(first, xcum.data() + x.xe, u) - first);
+      const TokenId w = xtok[x.xb + i];
+      if (next && x.k == n && w != eos) *next = n == 2 ? w : n == 3 ? m.tok_[m.ebegin(x.c) + i] : kNoContext;
+      return w;
+    }
+    for (;;) {
+      const TokenId w = x.lower == kBg ? draw_background() : draw_node(x.lower);
+      if (!in_seen(x.k, x.c, w)) return w;
+    }
+  }
+
+  /// The idx-th outcome of the ranking (p desc, id asc) of node ni's distribution (kBg: p_1), with its
+  /// probability; false past the end. Materialises the node's merged ranking lazily.
+  bool ranked(std::uint32_t ni, std::size_t idx, double& p, TokenId& w) {
+    if (ni == kBg) {
+      if (idx >= outcomes) return false;
+      w = border[idx];
+      p = bprob[w];
+      return true;
+    }
+    if (!nodes[ni].rank_ready) {
+      Node& x = nodes[ni];
+      for_each_seen(x, [&](TokenId t, double, double pt) { x.sx.emplace_back(pt, t); });
+      std::sort(x.sx.begin(), x.sx.end(),
+                [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+      x.rank_ready = true;
+    }
+    while (nodes[ni].ranked.size() <= idx) {
+      Node& x = nodes[ni];  // the node vector does not grow while ranking
+      double lp = 0;
+      TokenId lw = 0;
+      bool have_l = false;
+      while (ranked(x.lower, x.rj, lp, lw)) {
+        if (!in_seen(x.k, x.c, lw)) {
+          have_l = true;
+          break;
+        }
+        ++x.rj;
+      }
+      const bool have_e = x.ri < x.sx.size();
+      if (!have_e && !have_l) return false;
+      const KnLevel& level = m.kn_[static_cast<std::size_t>(x.k - 1)];
+      const double pl = (0.0 + level.backoff[x.c] * lp) / level.total[x.c];  // as prob() computes it
+      const bool take_e =
+          have_e && (!have_l || x.sx[x.ri].first > pl || (x.sx[x.ri].first == pl && x.sx[x.ri].second < lw));
+      if (take_e) {
+        x.ranked.push_back(x.sx[x.ri++]);
+      } else {
+        x.ranked.emplace_back(pl, lw);
+        ++x.rj;
+      }
+    }
+    p = nodes[ni].ranked[idx].first;
+    w = nodes[ni].ranked[idx].second;
+    return true;
+  }
+
+  /// Truncated table of context c of order k ≥ 2: merges its own seen continuations (exact p, sorted)
+  /// with the ranking of its order k−1 suffix node scaled by γ (members of S_k(c) skipped via `mark`),
+  /// and keeps the truncated prefix as explicit outcomes (no background part). Falls back to table()
+  /// if the prefix is longer than kMaxMerged or top_p's normaliser is numerically unreliable.
+  std::uint32_t truncated_table(int k, std::uint32_t c, Key key) {
+    std::uint32_t* slot = &table_of[static_cast<std::size_t>(k - 1)][c];
+    if (*slot != kNoTable) return *slot;
+    Node x;  // not stored: only the order k−1 ranking is cached
+    x.k = k;
+    x.c = c;
+    x.lower = k == 2 ? kBg : node(k - 1, m.find_level_context(k - 1, key & m.ctx_mask(k - 1)), key);
+    if (x.lower != kBg) std::copy(std::begin(nodes[x.lower].cs), std::end(nodes[x.lower].cs), std::begin(x.cs));
+    x.cs[k] = c;
+    const bool need_z = sc.top_k == 0 && sc.top_p < 1;
+    expl.clear();
+    ++stamp;
+    double e_w = 0, rejected = 0;
+    for_each_seen(x, [&](TokenId w, double pl, double p) {
+      expl.emplace_back(p, w);
+      mark[w] = stamp;
+      if (need_z) {
+        e_w += pw(p);
+        rejected += pw(pl);
+      }
+    });
+    std::sort(expl.begin(), expl.end(),
+              [](const auto& u, const auto& v) { return u.first > v.first || (u.first == v.first && u.second < v.second); });
+    const KnLevel& level = m.kn_[static_cast<std::size_t>(k - 1)];
+    const double g = level.backoff[c], a = level.total[c];
+
+    cand.clear();
+    double p0 = 0;
+    std::size_t i = 0, j = 0;
+    auto f = [&](double v) { return tempered ? std::pow(v / p0, inv_tau) : v / p0; };
+    auto pull = [&]() -> bool {
+      double lp = 0;
+      TokenId lw = 0;
+      bool have_l = false;
+      while (ranked(x.lower, j, lp, lw)) {
+        if (mark[lw] != stamp) {
+          have_l = true;
+          break;
+        }
+        ++j;
+      }
+      const bool have_e = i < expl.size();
+      if (!have_e && !have_l) return false;
+      const double pl = (0.0 + g * lp) / a;  // as prob() computes it
+      const bool take_e = have_e && (!have_l || expl[i].first > pl || (expl[i].first == pl && expl[i].second < lw));
+      const double p = take_e ? expl[i].first : pl;
+      const TokenId w = take_e ? expl[i].second : lw;
+      take_e ? ++i : ++j;
+      if (cand.empty()) p0 = p;
+      cand.push_back(Cand{f(p), w, take_e ? 1u : 0u});
+      return true;
+    };
+    if (!pull()) return table(k, c, key);
+    std::size_t len = SIZE_MAX;
+    double z = 0;
+    if (sc.top_k > 0) {
+      while (cand.size() < static_cast<std::size_t>(sc.top_k) && cand.size() <= kMaxMerged && pull()) {
+      }
+      if (cand.size() > kMaxMerged) return table(k, c, key);
+      for (const Cand& y : cand) z += y.w;
+      len = cand.size();
+    } else if (sc.top_p < 1) {
+      if (x.lower != kBg) ensure_draw(x.lower, false);
+      if (x.lower != kBg && !nodes[x.lower].z_exact) return table(k, c, key);
+      const double zl = total_weight(x.lower);
+      const double rest = zl - rejected;
+      if (!(rest > 1e-9 * zl)) return table(k, c, key);
+      z = (e_w + pw(g / a) * rest) / pw(p0);
+    }
+    if (sc.top_p < 1) {
+      const double target = sc.top_p * z;
+      double acc = 0;
+      std::size_t q = 0;
+      for (;;) {
+        if (q == cand.size()) {
+          if (cand.size() > kMaxMerged) return table(k, c, key);
+          if (!pull()) break;
+        }
+        acc += cand[q].w;
+        ++q;
+        if (acc >= target) break;
+      }
+      len = std::min(len, q);
+    }
+    if (sc.min_p > 0) {
+      const double threshold = sc.min_p * cand[0].w;
+      std::size_t q = 0;
+      while (q < len) {
+        if (q == cand.size()) {
+          if (cand.size() > kMaxMerged) return table(k, c, key);
+          if (!pull()) break;
+        }
+        if (cand[q].w < threshold) break;
+        ++q;
+      }
+      len = std::min(len, q);
+    }
+    len = std::min(len, cand.size());
+    const auto sb = static_cast<std::uint32_t>(spool.size());
+    Table t{static_cast<std::uint32_t>(pool_tok.size()), 0, sb, sb, 0, 0.0, 0.0, false};
+    double cum = 0;
+    pool_next.resize(pool_tok.size(), kNoContext);
+    for (std::size_t q = 0; q < len; ++q) {
+      const TokenId w = cand[q].token;
+      cum += cand[q].w;
+      pool_tok.push_back(w);
+      pool_cum.push_back(cum);
+      t.non_eos |= w != eos && cand[q].w > 0;
+      std::uint32_t next = kNoContext;
+      if (k == n && cand[q].pos == 1 && w != eos) next = n == 2 ? w : n == 3 ? m.tok_[m.find_entry_index(c, w)] : kNoContext;
+      pool_next.push_back(next);
+    }
+    t.end = static_cast<std::uint32_t>(pool_tok.size());
+    t.explicit_w = cum;
+    t.pscale = pw(p0);
+    tables.push_back(t);
+    return *slot = static_cast<std::uint32_t>(tables.size() - 1);
+  }
+
+  /// One draw from context c of order k on the layered path.
+  TokenId draw_layered(int k, std::uint32_t c, Key key, std::uint32_t& next) {
+    next = kNoContext;
+    if (k < 2) return draw(table(k, c, key));
+    if (sc.truncates()) {
+      const TokenId w = draw(truncated_table(k, c, key));
+      if (last_pool < pool_next.size()) next = pool_next[last_pool];
+      return w;
+    }
+    const std::uint32_t ni = node(k, c, key);
+    ensure_draw(ni, true);
+    return draw_node(ni, &next);
+  }
+
   bool can_start_sentence() {
     if (direct) return true;  // the uniform floor gives every type p > 0 (all discounts are > 0)
+    if (layered && !sc.truncates()) return true;  // every p > 0 and τ ≥ 0.2: p^(1/τ) does not underflow
+    if (layered) return tables[truncated_table(n, m.start_ctx_, m.start_key_)].non_eos;
     return tables[table(n, m.start_ctx_, m.start_key_)].non_eos;
   }
 };
@@ -1469,7 +1860,9 @@ Corpus NgramModel::sample(std::size_t n_tokens, const SamplingControls& controls
     };
     while (out.tokens.size() < n_tokens) {
       std::uint32_t next = kNoContext;
-      const TokenId w = ts.direct ? ts.draw_direct(k, ctx, key, next) : ts.draw(ts.table(k, ctx, key));
+      const TokenId w = ts.direct    ? ts.draw_direct(k, ctx, key, next)
+                        : ts.layered ? ts.draw_layered(k, ctx, key, next)
+                                     : ts.draw(ts.table(k, ctx, key));
       if (w == v) {
         if (len > 0) {
           out.offsets.push_back(out.tokens.size());

@@ -13,6 +13,7 @@
 
 #include <boost/math/distributions/chi_squared.hpp>
 #include <boost/random/uniform_int_distribution.hpp>
+#include <boost/random/uniform_real_distribution.hpp>
 
 #include "models/ngram_model.hpp"
 #include "models/vocabulary.hpp"
@@ -183,6 +184,11 @@ std::vector<double> truncated(const NgramModel& m, const Context& h, const Sampl
   for (std::size_t i = 0; i < len; ++i) z += t[i];
   for (std::size_t i = 0; i < len; ++i) q[rank[i]] = t[i] / z;
   return q;
+}
+
+/// A uniform integer in [0, n) for building test corpora.
+std::size_t bounded_for_test(Rng& rng, std::size_t n) {
+  return static_cast<std::size_t>(boost::random::uniform_int_distribution<std::size_t>(0, n - 1)(rng));
 }
 
 /// Sum of p(w|h) over the V+1 outcomes.
@@ -970,6 +976,9 @@ TEST_SUITE("models/ngram_model") {
         {Smoothing::add_k, 3, {1.5, 1000, 0, 0.8, 0.0}, 8},   // τ then top_p, unseen contexts included
         {Smoothing::kneser_ney, 3, {0.8, 1000, 3, 0.9, 0.0}, 8},  // τ → top_k → top_p
         {Smoothing::kneser_ney, 2, {1.0, 1000, 0, 1.0, 0.2}, 4},  // min_p
+        {Smoothing::kneser_ney, 3, {1.0, 1000, 0, 0.8, 0.0}, 8},  // KN trigram, top_p alone
+        {Smoothing::kneser_ney, 3, {0.8, 1000, 2, 1.0, 0.0}, 8},  // KN trigram, τ → top_k
+        {Smoothing::kneser_ney, 3, {1.2, 1000, 0, 1.0, 0.3}, 4},  // KN trigram, τ → min_p
     };
     for (const Case& c : cases) {
       const NgramModel m = fitted(c.order, v, corpus, c.smoothing, c.smoothing == Smoothing::add_k ? 0.5 : 0.0);
@@ -987,6 +996,48 @@ TEST_SUITE("models/ngram_model") {
       CHECK_MESSAGE(tested >= c.min_tested, "smoothing " << static_cast<int>(c.smoothing) << ", order " << c.order
                                                          << ", top_k " << c.controls.top_k << ", top_p "
                                                          << c.controls.top_p << ", min_p " << c.controls.min_p);
+    }
+  }
+
+  TEST_CASE("kneser_ney layered sampler: sparse trigram contexts, τ, top_k, top_p, min_p (chi-square, 1e-4)") {
+    // A larger random corpus (V = 24, Zipf-like) so that contexts see only part of the vocabulary: the
+    // layered path (own continuations + scaled lower layers with rejection, merged rankings) is taken
+    // rather than the exact-table fallback.
+    const std::size_t v = 24;
+    Rng gen(123);
+    std::vector<std::vector<TokenId>> sentences;
+    for (int i = 0; i < 400; ++i) {
+      std::vector<TokenId> sentence;
+      const std::size_t len = 1 + bounded_for_test(gen, 8);
+      for (std::size_t j = 0; j < len; ++j) {
+        const double u = boost::random::uniform_real_distribution<double>(0.0, 1.0)(gen);
+        sentence.push_back(static_cast<TokenId>(std::min<double>(static_cast<double>(v - 1), std::floor(u * u * u * v))));
+      }
+      sentences.push_back(sentence);
+    }
+    const Corpus corpus = make_corpus(sentences);
+    const NgramModel m = fitted(3, v, corpus, Smoothing::kneser_ney);
+    const SamplingControls cases[] = {
+        {0.8, 1000, 0, 1.0, 0.0},  // τ only: layered draws with rejection
+        {1.0, 1000, 0, 0.9, 0.0},  // top_p
+        {0.8, 1000, 0, 0.7, 0.0},  // τ → top_p
+        {1.0, 1000, 5, 1.0, 0.0},  // top_k
+        {1.3, 1000, 8, 0.95, 0.05},  // τ → top_k → top_p → min_p
+    };
+    for (const SamplingControls& sc : cases) {
+      Rng rng(31);
+      const Corpus s = m.sample(300000, sc, rng);
+      CHECK(s.num_tokens() == 300000);
+      Transitions t = count_transitions(s, 3, m.eos(), 1000);
+      t.erase(Context{});
+      std::map<Context, std::vector<double>> reference;
+      const int tested = check_goodness_of_fit(t, v, [&](const Context& h, TokenId w) {
+        auto it = reference.find(h);
+        if (it == reference.end()) it = reference.emplace(h, truncated(m, h, sc)).first;
+        return it->second[w];
+      });
+      CHECK_MESSAGE(tested >= 20, "tau " << sc.temperature << ", top_k " << sc.top_k << ", top_p " << sc.top_p
+                                         << ", min_p " << sc.min_p << ": tested " << tested);
     }
   }
 
