@@ -1817,6 +1817,42 @@ struct NgramModel::ChainSampler {
   }
 };
 
+namespace {
+
+/// Cuts a stream of drawn tokens into sentences, as sample() documents: EOS ends a non-empty
+/// sentence, an empty one (EOS first) is discarded, max_length cuts a sentence without EOS, and
+/// kMaxConsecutiveEmpty empty sentences in a row stop sampling.
+class SentenceAssembler {
+ public:
+  enum class Next { token, restart, stop };  ///< continue the sentence / start a new one / stop sampling
+  SentenceAssembler(Corpus& out, std::size_t max_len) : out_(out), max_len_(max_len) {}
+  Next eos() {
+    if (len_ > 0) return close();
+    return ++empty_run_ >= kMaxConsecutiveEmpty ? Next::stop : Next::restart;
+  }
+  Next token(TokenId w) {
+    out_.tokens.push_back(w);
+    return ++len_ == max_len_ ? close() : Next::token;
+  }
+  void finish() {
+    if (len_ > 0) out_.offsets.push_back(out_.tokens.size());
+  }
+
+ private:
+  Next close() {
+    out_.offsets.push_back(out_.tokens.size());
+    len_ = 0;
+    empty_run_ = 0;
+    return Next::restart;
+  }
+  Corpus& out_;
+  std::size_t max_len_;
+  std::size_t len_ = 0;  // tokens in the current sentence
+  std::uint64_t empty_run_ = 0;
+};
+
+}  // namespace
+
 Corpus NgramModel::sample(std::size_t n_tokens, const SamplingControls& controls, Rng& rng) const {
   std::string error;
   if (!controls.IsValid(&error)) throw std::invalid_argument(error);
@@ -1845,8 +1881,7 @@ Corpus NgramModel::sample(std::size_t n_tokens, const SamplingControls& controls
   const std::size_t max_len = static_cast<std::size_t>(controls.max_length);
   const TokenId v = eos();
   const int n = options_.order;
-  std::size_t len = 0;  // tokens in the current sentence
-  std::uint64_t empty_run = 0;
+  SentenceAssembler sentences(out, max_len);
 
   if (general) {
     TableSampler& ts = *table_sampler;
@@ -1863,22 +1898,9 @@ Corpus NgramModel::sample(std::size_t n_tokens, const SamplingControls& controls
       const TokenId w = ts.direct    ? ts.draw_direct(k, ctx, key, next)
                         : ts.layered ? ts.draw_layered(k, ctx, key, next)
                                      : ts.draw(ts.table(k, ctx, key));
-      if (w == v) {
-        if (len > 0) {
-          out.offsets.push_back(out.tokens.size());
-          len = 0;
-          empty_run = 0;
-        } else if (++empty_run >= kMaxConsecutiveEmpty) {
-          break;
-        }
-        restart();
-        continue;
-      }
-      out.tokens.push_back(w);
-      if (++len == max_len) {
-        out.offsets.push_back(out.tokens.size());
-        len = 0;
-        empty_run = 0;
+      const auto step = w == v ? sentences.eos() : sentences.token(w);
+      if (step == SentenceAssembler::Next::stop) break;
+      if (step == SentenceAssembler::Next::restart) {
         restart();
         continue;
       }
@@ -1890,7 +1912,7 @@ Corpus NgramModel::sample(std::size_t n_tokens, const SamplingControls& controls
         std::tie(k, ctx) = ts.locate(key);
       }
     }
-    if (len > 0) out.offsets.push_back(out.tokens.size());
+    sentences.finish();
     return out;
   }
 
@@ -1913,29 +1935,16 @@ Corpus NgramModel::sample(std::size_t n_tokens, const SamplingControls& controls
   };
   while (out.tokens.size() < n_tokens) {
     const TokenId w = sampler->draw(ctx);
-    if (w == v) {
-      if (len > 0) {
-        out.offsets.push_back(out.tokens.size());
-        len = 0;
-        empty_run = 0;
-      } else if (++empty_run >= kMaxConsecutiveEmpty) {
-        break;
-      }
-      restart();
-      continue;
-    }
-    out.tokens.push_back(w);
-    if (++len == max_len) {
-      out.offsets.push_back(out.tokens.size());
-      len = 0;
-      empty_run = 0;
+    const auto step = w == v ? sentences.eos() : sentences.token(w);
+    if (step == SentenceAssembler::Next::stop) break;
+    if (step == SentenceAssembler::Next::restart) {
       restart();
       continue;
     }
     key = shift(key, w);
     ctx = find_context(key);  // MLE: always seen (h w was seen with w ≠ EOS); add_k: may be unseen
   }
-  if (len > 0) out.offsets.push_back(out.tokens.size());
+  sentences.finish();
   return out;
 }
 
