@@ -66,16 +66,7 @@ struct GmmFamily {
   }
 
   Eigen::MatrixXd truth_covariance() const {
-    if (truth.analytic) {
-      const GaussianMixture& t = *truth.analytic;
-      const Eigen::RowVectorXd mean = t.weights().transpose() * t.means();
-      Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(t.dim(), t.dim());
-      for (int k = 0; k < t.components(); ++k) {
-        const Eigen::RowVectorXd m = t.means().row(k);
-        cov += t.weights()[k] * (t.covariances()[static_cast<std::size_t>(k)] + m.transpose() * m);
-      }
-      return cov - mean.transpose() * mean;
-    }
+    if (truth.analytic) return metrics::overall_covariance(*truth.analytic);
     const Eigen::MatrixXd centred = truth.train.rowwise() - truth.train.colwise().mean();
     return centred.transpose() * centred / static_cast<double>(truth.train.rows());
   }
