@@ -80,6 +80,7 @@ struct MetricsConfig {
   double tail_probability = 0.005; ///< GMM tail mass: beyond the truth's q and 1 − q quantiles
   std::size_t kl_samples = 1000;   ///< GMM: Monte Carlo sample size of KL when not closed form; 0 = skip (NaN)
   std::size_t dcr_samples = 1000;  ///< GMM: generated rows measured for distance to closest real record; 0 = skip
+  std::vector<std::string> skip;   ///< registered metric names not to compute (left NaN), e.g. {"wasserstein2"}
 };
 
 struct RunConfig {

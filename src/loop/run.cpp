@@ -1,5 +1,6 @@
 #include "loop/run.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -20,10 +21,20 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 /// Shared bookkeeping of a run's per-generation outputs.
 class Recorder {
  public:
-  Recorder(RunResult& out, metrics::Family family, int generations) : out_(out), columns_(generations + 1) {
+  Recorder(RunResult& out, metrics::Family family, int generations, const std::vector<std::string>& skip)
+      : out_(out), columns_(generations + 1), skip_(skip) {
     for (const auto& m : metrics::metric_infos(family)) out_.metrics[m.name].assign(columns_, kNaN);
   }
-  void set(const std::string& name, int g, double v) { out_.metrics.at(name)[static_cast<std::size_t>(g)] = v; }
+  /// Records metric `name` at generation g unless metrics.skip lists it (then it stays NaN).
+  void set(const std::string& name, int g, double v) {
+    if (wants(name)) out_.metrics.at(name)[static_cast<std::size_t>(g)] = v;
+  }
+  /// Records f() only if `name` is wanted: for metrics whose computation costs.
+  template <class F>
+  void compute(const std::string& name, int g, F&& f) {
+    if (wants(name)) set(name, g, f());
+  }
+  bool wants(const std::string& name) const { return std::find(skip_.begin(), skip_.end(), name) == skip_.end(); }
   /// Per-generation array `name` of shape `shape`; allocated (NaN) on first use.
   double* trajectory(const std::string& name, const std::vector<std::uint64_t>& shape, int g) {
     auto& t = out_.trajectories[name];
@@ -45,6 +56,7 @@ class Recorder {
  private:
   RunResult& out_;
   std::size_t columns_;
+  const std::vector<std::string>& skip_;
 };
 
 // ---- the two families (DESIGN.md §1): data type, model, truth, metrics -------------------------
@@ -73,7 +85,7 @@ struct GmmFamily {
 
   void record(int g, const Model& model, const FitReport& fit, const TrainingSet<Data>& train, const Data& real0,
               Rng& rng, Recorder& rec) const {
-    rec.set("heldout_log_likelihood", g, metrics::mean_log_likelihood(model, truth.heldout));
+    rec.compute("heldout_log_likelihood", g, [&] { return metrics::mean_log_likelihood(model, truth.heldout); });
     rec.set("total_variance", g, metrics::total_variance(model));
     const Eigen::VectorXd tails = metrics::tail_mass_per_dim(model, truth.lower_quantile, truth.upper_quantile);
     rec.set("tail_mass", g, tails.mean());
@@ -84,16 +96,16 @@ struct GmmFamily {
     if (truth.analytic) {
       const GaussianMixture& t = *truth.analytic;
       const std::size_t mc = config.metrics.kl_samples;
-      rec.set("kl_truth_model", g, metrics::kl_divergence(t, model, mc, rng));
-      rec.set("kl_model_truth", g, metrics::kl_divergence(model, t, mc, rng));
-      rec.set("wasserstein2", g, metrics::wasserstein2(model, t));
-      rec.set("gelbrich_w2", g, metrics::gelbrich_w2(model, t));
-      rec.set("l2_distance", g, metrics::l2_distance(model, t));
+      rec.compute("kl_truth_model", g, [&] { return metrics::kl_divergence(t, model, mc, rng); });
+      rec.compute("kl_model_truth", g, [&] { return metrics::kl_divergence(model, t, mc, rng); });
+      rec.compute("wasserstein2", g, [&] { return metrics::wasserstein2(model, t); });
+      rec.compute("gelbrich_w2", g, [&] { return metrics::gelbrich_w2(model, t); });
+      rec.compute("l2_distance", g, [&] { return metrics::l2_distance(model, t); });
     }
-    if (config.metrics.dcr_samples > 0) {
-      const Eigen::MatrixXd generated = model.sample(config.metrics.dcr_samples, config.loop.controls, rng);
-      rec.set("dcr_median", g, metrics::dcr_median(generated, real0));
-    }
+    if (config.metrics.dcr_samples > 0)
+      rec.compute("dcr_median", g, [&] {
+        return metrics::dcr_median(model.sample(config.metrics.dcr_samples, config.loop.controls, rng), real0);
+      });
 
     // Trajectories: K slots (options' K; NaN for components dropped by the degenerate policy).
     const auto K = static_cast<std::uint64_t>(std::get<GmmOptions>(config.model).components);
@@ -143,19 +155,21 @@ struct NgramFamily {
     const std::size_t m = config.metrics.sample_size ? config.metrics.sample_size : config.loop.samples_at(g);
     const Corpus sample = model.sample(m, config.loop.controls, rng);
     rec.set("distinct_types", g, static_cast<double>(metrics::distinct_types(sample)));
-    for (int n = 1; n <= 4; ++n) rec.set("distinct_" + std::to_string(n), g, metrics::distinct_n(sample, n));
-    rec.set("zipf_exponent", g, metrics::zipf_exponent_mle(sample));
+    for (int n = 1; n <= 4; ++n) rec.compute("distinct_" + std::to_string(n), g, [&] { return metrics::distinct_n(sample, n); });
+    rec.compute("zipf_exponent", g, [&] { return metrics::zipf_exponent_mle(sample); });
     if (truth.verbatim) {
-      rec.set("verbatim_sentence_rate", g, metrics::verbatim_sentence_rate(sample, *truth.verbatim));
-      rec.set("verbatim_8gram_rate", g, metrics::verbatim_ngram_rate(sample, *truth.verbatim));
+      rec.compute("verbatim_sentence_rate", g, [&] { return metrics::verbatim_sentence_rate(sample, *truth.verbatim); });
+      rec.compute("verbatim_8gram_rate", g, [&] { return metrics::verbatim_ngram_rate(sample, *truth.verbatim); });
     }
 
-    const HeldoutScore s = model.score(truth.heldout);
-    rec.set("perplexity", g, s.covered ? std::exp(-s.log_prob / static_cast<double>(s.covered)) : kNaN);
-    rec.set("heldout_uncovered_rate", g,
-            s.predictions ? 1.0 - static_cast<double>(s.covered) / static_cast<double>(s.predictions) : kNaN);
-    const auto tokens = truth.heldout.num_tokens();
-    rec.set("heldout_oov_rate", g, tokens ? static_cast<double>(s.oov) / static_cast<double>(tokens) : kNaN);
+    if (rec.wants("perplexity") || rec.wants("heldout_uncovered_rate") || rec.wants("heldout_oov_rate")) {
+      const HeldoutScore s = model.score(truth.heldout);
+      rec.set("perplexity", g, s.covered ? std::exp(-s.log_prob / static_cast<double>(s.covered)) : kNaN);
+      rec.set("heldout_uncovered_rate", g,
+              s.predictions ? 1.0 - static_cast<double>(s.covered) / static_cast<double>(s.predictions) : kNaN);
+      const auto tokens = truth.heldout.num_tokens();
+      rec.set("heldout_oov_rate", g, tokens ? static_cast<double>(s.oov) / static_cast<double>(tokens) : kNaN);
+    }
 
     const auto freq = metrics::rank_frequency(sample, ranks);
     std::copy(freq.begin(), freq.end(), rec.trajectory("rank_frequency", {metrics::kRankGridSize}, g));
@@ -183,7 +197,7 @@ bool run_loop(const Family& fam, const RunConfig& config, std::uint64_t seed, co
               RunResult& out) {
   using Data = typename Family::Data;
   const LoopConfig& loop = config.loop;
-  Recorder rec(out, Family::family, loop.generations);
+  Recorder rec(out, Family::family, loop.generations, config.metrics.skip);
 
   // Generation 0: n_0 units of real data. `real0` is kept for mix with a fixed real source (a prefix:
   // the real rows/sentences arrive in uniformly random order, so a prefix is a uniform subset) and

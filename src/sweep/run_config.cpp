@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "core/check.hpp"
+#include "metrics/registry.hpp"
 
 namespace collapse::sweep {
 
@@ -32,7 +33,7 @@ const std::vector<std::string> kLoopKeys = {"samples_per_generation", "anchoring
                                             "train_size", "synthetic_ratio", "temperature", "top_k", "top_p", "min_p",
                                             "max_length"};
 const std::vector<std::string> kMetricsKeys = {"sample_size", "tail_rank", "tail_probability", "kl_samples",
-                                               "dcr_samples"};
+                                               "dcr_samples", "skip"};
 const std::vector<std::string> kSections = {"experiment", "truth", "model", "loop", "metrics", "sweep"};
 
 std::string type_name(const toml::node& n) {
@@ -443,6 +444,20 @@ RunConfig parse_run_config(const toml::table& table, const std::string& base_dir
     if (!(c.metrics.tail_probability > 0 && c.metrics.tail_probability < 0.5))
       throw std::invalid_argument("metrics.tail_probability = " + format_number(c.metrics.tail_probability) +
                                   ", but must be in (0, 0.5)");
+    if (const toml::node* skip = s.find("skip")) {
+      const auto family = std::holds_alternative<GmmOptions>(c.model) ? metrics::Family::gaussian_mixture
+                                                                       : metrics::Family::ngram;
+      std::vector<std::string> names;
+      for (const auto& m : metrics::metric_infos(family)) names.push_back(m.name);
+      const toml::array* a = skip->as_array();
+      if (!a) s.wrong_type("skip", *skip, "an array of metric names");
+      for (const auto& e : *a) {
+        if (!e.is_string()) s.wrong_type("skip", *skip, "an array of metric names (strings)");
+        const std::string name = e.as_string()->get();
+        check_one_of("metrics.skip entry", name, names);
+        c.metrics.skip.push_back(name);
+      }
+    }
   }
   if (const auto* gmm = std::get_if<GmmOptions>(&c.model)) {
     const SamplingControls& sc = c.loop.controls;

@@ -43,6 +43,7 @@ real_fraction = 0.2
 [metrics]
 kl_samples = 0   # this test is about sweeps: keep runs as cheap as the EM itself
 dcr_samples = 0
+skip = ["wasserstein2"]
 
 [sweep]
 "loop.anchoring" = ["replace", "mix"]

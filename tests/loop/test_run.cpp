@@ -383,4 +383,18 @@ TEST_SUITE("loop/run") {
       CHECK(freq.values[g * 71] >= freq.values[g * 71 + 9]);  // non-increasing in rank
     }
   }
+
+  TEST_CASE("metrics.skip leaves the named metrics NaN and computes the rest") {
+    const auto truth = gaussian_truth(1);
+    RunConfig c = gmm_config(50, 2, 1e-6);
+    c.metrics.skip = {"wasserstein2", "heldout_log_likelihood"};
+    const RunResult r = run_generations(c, truth, identity(0));
+    REQUIRE(r.status == RunStatus::done);
+    for (std::size_t g = 0; g <= 2; ++g) {
+      CHECK(std::isnan(r.metrics.at("wasserstein2")[g]));
+      CHECK(std::isnan(r.metrics.at("heldout_log_likelihood")[g]));
+      CHECK(std::isfinite(r.metrics.at("l2_distance")[g]));
+      CHECK(std::isfinite(r.metrics.at("total_variance")[g]));
+    }
+  }
 }

@@ -341,6 +341,11 @@ samples_per_generation = 5
       const auto msg = error_of(with("dg.toml", "components = 1", "components = 1\ndegenerate = \"ignore\""));
       CHECK(contains(msg, "model.degenerate = \"ignore\", but must be one of: keep | drop | reseed"));
     }
+    SUBCASE("metrics.skip names registered metrics of the model's family") {
+      const auto msg = error_of(d.write("sk.toml", std::string(kGaussian) + "[metrics]\nskip = [\"perplexity\"]\n"));
+      CHECK(contains(msg, "metrics.skip entry = \"perplexity\", but must be one of: "));
+      CHECK(contains(msg, "wasserstein2"));
+    }
     SUBCASE("zipf truth parameters") {
       const auto msg = error_of(d.write("z.toml", R"(
 [experiment]
