@@ -981,7 +981,8 @@ class EmFitter {
     p.log_det_precision(k) = -L.diagonal().array().log().sum();
   }
 
-  /// Diagonal / spherical: variances σ²_kj = Σ_i r_ik (x_ij − μ_kj)² / N_k + reg_covar.
+  /// Diagonal / spherical: variances σ²_kj = Σ_i r_ik (x_ij − μ_kj)² / (N_k − dof) + reg_covar
+  /// (dof = 1 for the unbiased estimator, else 0).
   void update_diagonal(Index k, double nk, bool empty) {
     auto& p = ws_.params;
     auto var = ws_.variances.row(k);
@@ -990,7 +991,7 @@ class EmFitter {
     } else {
       const auto r = ws_.resp.col(k).array();
       for (Index j = 0; j < d_; ++j)
-        var(j) = (r * (X_.col(j).array() - p.means(k, j)).square()).sum() / nk + o_.reg_covar;
+        var(j) = (r * (X_.col(j).array() - p.means(k, j)).square()).sum() / (nk - dof_) + o_.reg_covar;
       if (o_.covariance == CovarianceType::spherical) var.setConstant(var.mean());
     }
     const double smallest = var.minCoeff();
@@ -999,7 +1000,7 @@ class EmFitter {
       report_floor(k, smallest, "variance");
   }
 
-  /// Full: Σ_k = Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ / N_k + reg_covar·I, then L_k, P_k = L_k^{-T}.
+  /// Full: Σ_k = Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ / (N_k − dof) + reg_covar·I, then L_k, P_k = L_k^{-T}.
   void update_full(Index k, double nk, bool empty) {
     auto& p = ws_.params;
     const auto s = static_cast<std::size_t>(k);
@@ -1016,7 +1017,7 @@ class EmFitter {
       } else {
         C.noalias() = ws_.scratch.transpose() * ws_.centred;
       }
-      C /= nk;
+      C /= nk - dof_;
       for (Index j = 0; j < d_; ++j)  // exact symmetry: copy the lower triangle up
         for (Index i = j + 1; i < d_; ++i) C(j, i) = C(i, j);
       C.diagonal().array() += o_.reg_covar;
@@ -1044,6 +1045,7 @@ class EmFitter {
   FitReport& report_;
   Rng& rng_;
   const Index n_, d_;
+  const double dof_ = o_.unbiased_covariance ? 1.0 : 0.0;  // Bessel's correction (K = 1 only)
   Index K_;
   std::vector<char> empty_reported_, floor_reported_, point_mass_reported_, reseeded_;
   int reseeds_ = 0;
@@ -1097,6 +1099,9 @@ bool GmmOptions::IsValid(std::string* error) const {
     message = "model.reg_covar = " + format_number(reg_covar) + ", but must be finite";
   } else if (n_init < 1) {
     message = "model.n_init = " + std::to_string(n_init) + ", but must be ≥ 1";
+  } else if (unbiased_covariance && components != 1) {
+    message = "model.covariance_estimator = \"unbiased\" needs model.components = 1 (Bessel's correction is not "
+              "defined for a mixture component), but model.components = " + std::to_string(components);
   } else if (!fit_covariance) {
     const MatrixXd& C = fixed_covariance;
     const std::string key = "model.fixed_covariance";

@@ -75,12 +75,17 @@ struct GmmOptions {
   /// covariance is held at fixed_covariance (no reg_covar added; `covariance` is ignored). With K = 1 the fit
   /// is then the mean-only MLE: μ = the sample mean (as in Gerstgrasser et al. 2024).
   bool fit_covariance = true;
+  /// model.covariance_estimator = "unbiased": divide the scatter by N_k − 1 instead of N_k (Bessel's
+  /// correction), so that σ̂² is unbiased. K = 1 only (a mixture component has no such correction);
+  /// false = the MLE, as scikit-learn. Suresh et al. 2025 / Shumailov et al. §4 study both estimators.
+  bool unbiased_covariance = false;
   /// d × d symmetric positive definite (symmetric to 1e-12 relative), units of the data squared
   /// (model.fixed_covariance). Required (and its d must match the data's) when !fit_covariance; ignored otherwise.
   Eigen::MatrixXd fixed_covariance;
 
   /// Ceres-style validation; messages use the config keys "model.components", "model.tol",
-  /// "model.max_iter", "model.reg_covar", "model.n_init", "model.fixed_covariance", e.g.
+  /// "model.max_iter", "model.reg_covar", "model.n_init", "model.fixed_covariance",
+  /// "model.covariance_estimator", e.g.
   /// "model.tol = 0, but must be > 0", "model.n_init = 0, but must be ≥ 1",
   /// "model.fixed_covariance is empty, but must be a d × d symmetric positive definite matrix when
   /// model.fit_covariance = false".
@@ -166,8 +171,8 @@ class GaussianMixture {
   /// → stop if |lower bound − previous| < tol} at most max_iter times. Run n_init times (restarts, same
   /// rng stream); the restart with the highest final lower bound is kept.
   /// M-step: N_k = Σ_i r_ik + 10·eps, w_k = N_k / Σ N_k, μ_k = Σ_i r_ik x_i / N_k, Σ_k = Σ_i r_ik
-  /// (x_i − μ_k)(x_i − μ_k)ᵀ / N_k + reg_covar·I (diagonal: its diagonal; spherical: mean of it · I;
-  /// !fit_covariance: Σ_k = fixed_covariance).
+  /// (x_i − μ_k)(x_i − μ_k)ᵀ / N_k + reg_covar·I (/ (N_k − 1) with unbiased_covariance; diagonal: its
+  /// diagonal; spherical: mean of it · I; !fit_covariance: Σ_k = fixed_covariance).
   /// Degenerate situations are handled and reported, not thrown. Event kinds (component indices are
   /// those at the time of the event, i.e. after earlier drops):
   ///   "empty_component"     N_k < 2 under DegeneratePolicy::keep (or beyond the reseed cap, or the last

@@ -26,7 +26,8 @@ const std::vector<std::string> kTruthZipfMandelbrotKeys = {"kind",           "vo
                                                            "offset",         "sentence_length", "heldout_tokens"};
 const std::vector<std::string> kModelKinds = {"gaussian_mixture", "ngram"};
 const std::vector<std::string> kModelGmmKeys = {"kind",      "components", "covariance", "tol",        "max_iter",
-                                                "reg_covar", "init",       "n_init",     "degenerate", "fit_covariance"};
+                                                "reg_covar", "init",       "n_init",     "degenerate", "fit_covariance",
+                                                "covariance_estimator"};
 const std::vector<std::string> kModelNgramKeys = {"kind", "order", "smoothing", "add_k"};
 const std::vector<std::string> kAnchorings = {"replace", "mix", "accumulate", "accumulate_subsample", "augment"};
 const std::vector<std::string> kLoopKeys = {"samples_per_generation", "anchoring", "real_fraction", "real_source",
@@ -302,6 +303,7 @@ ModelConfig parse_model(const toml::table* t) {
       if (!fc->is_boolean()) s.wrong_type("fit_covariance", *fc, "true or false");
       o.fit_covariance = fc->as_boolean()->get();
     }
+    o.unbiased_covariance = s.string("covariance_estimator", "mle", {"mle", "unbiased"}) == "unbiased";
     // With fit_covariance = false the loop holds the covariance at the truth's (known only once the
     // truth is loaded); validate the other options with a placeholder.
     GmmOptions check = o;

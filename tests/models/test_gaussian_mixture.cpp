@@ -941,6 +941,11 @@ TEST_CASE("GmmOptions::IsValid: n_init and fixed_covariance messages") {
   CHECK(message(o) == "model.n_init = 0, but must be ≥ 1");
   CHECK_THROWS_WITH_AS(GaussianMixture{o}, "model.n_init = 0, but must be ≥ 1", std::invalid_argument);
   o = {};
+  o.components = 2;
+  o.unbiased_covariance = true;
+  CHECK(message(o) == "model.covariance_estimator = \"unbiased\" needs model.components = 1 (Bessel's correction is "
+                      "not defined for a mixture component), but model.components = 2");
+  o = {};
   o.fit_covariance = false;
   CHECK(message(o) ==
         "model.fixed_covariance is empty, but must be a d × d symmetric positive definite matrix when "
