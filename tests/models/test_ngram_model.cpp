@@ -24,6 +24,18 @@ namespace {
 
 using Context = std::vector<TokenId>;  // the preceding tokens of the sentence (no BOS), as prob() takes them
 
+/// Appends every context a corpus predicts from: each sentence's prefixes, from empty to whole.
+void add_corpus_contexts(const Corpus& corpus, std::vector<Context>& contexts) {
+  for (std::size_t i = 0; i < corpus.num_sentences(); ++i) {
+    Context h;
+    for (TokenId w : corpus.sentence(i)) {
+      contexts.push_back(h);
+      h.push_back(w);
+    }
+    contexts.push_back(h);
+  }
+}
+
 Corpus make_corpus(const std::vector<std::vector<TokenId>>& sentences) {
   Corpus c;
   for (const auto& s : sentences) c.add_sentence(s);
@@ -327,14 +339,7 @@ TEST_SUITE("models/ngram_model") {
       for (Smoothing s : {Smoothing::mle, Smoothing::add_k}) {
         const NgramModel m = fitted(order, 6, corpus, s, s == Smoothing::add_k ? 0.3 : 0.0);
         std::vector<Context> contexts;
-        for (std::size_t i = 0; i < corpus.num_sentences(); ++i) {
-          Context h;
-          for (TokenId w : corpus.sentence(i)) {
-            contexts.push_back(h);
-            h.push_back(w);
-          }
-          contexts.push_back(h);
-        }
+        add_corpus_contexts(corpus, contexts);
         if (s == Smoothing::add_k) contexts.push_back({5, 5, 5, 5, 5, 5});
         for (const Context& h : contexts) {
           double total = 0;
@@ -848,14 +853,7 @@ TEST_SUITE("models/ngram_model") {
     for (int order = 1; order <= 5; ++order) {
       const NgramModel m = fitted(order, 6, corpus, Smoothing::kneser_ney);
       std::vector<Context> contexts = {{5, 5, 5, 5, 5, 5}, {Vocabulary::kUnknown}, {3, Vocabulary::kUnknown, 2}};
-      for (std::size_t i = 0; i < corpus.num_sentences(); ++i) {
-        Context h;
-        for (TokenId w : corpus.sentence(i)) {
-          contexts.push_back(h);
-          h.push_back(w);
-        }
-        contexts.push_back(h);
-      }
+      add_corpus_contexts(corpus, contexts);
       for (const Context& h : contexts) {
         CHECK_MESSAGE(total_prob(m, h) == doctest::Approx(1.0).epsilon(1e-12), "order " << order);
         for (TokenId w = 0; w <= m.eos(); ++w) CHECK(m.prob(h, w) > 0);
