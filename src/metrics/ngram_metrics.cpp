@@ -195,18 +195,6 @@ double zipf_exponent_mle(const Corpus& sample) {
   return zipf_exponent_mle(std::span<const double>(f));
 }
 
-std::vector<std::uint64_t> rank_grid(std::size_t max_rank) {
-  std::vector<std::uint64_t> out;
-  for (int j = 0;; ++j) {
-    const double x = std::pow(10.0, j / 10.0);
-    if (x > static_cast<double>(max_rank) + 1.0) break;
-    const auto r = static_cast<std::uint64_t>(std::llround(x));
-    if (r > max_rank) break;
-    if (out.empty() || out.back() != r) out.push_back(r);
-  }
-  return out;
-}
-
 std::vector<double> rank_frequency(const Corpus& sample, const std::vector<std::uint64_t>& ranks) {
   for (std::size_t i = 0; i < ranks.size(); ++i)
     if (ranks[i] == 0)

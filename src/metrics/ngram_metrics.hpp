@@ -84,11 +84,6 @@ double zipf_exponent_mle(const Corpus& sample);
 /// @throws std::invalid_argument  a negative or non-finite count.
 double zipf_exponent_mle(std::span<const double> counts_descending);
 
-/// Ranks on a fixed log-spaced grid: the distinct integers round(10^(j/10)), j = 0, 1, …, that are
-/// ≤ max_rank, ascending (10 points per decade: 1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, …).
-/// Empty if max_rank = 0. Cost: O(log max_rank).
-std::vector<std::uint64_t> rank_grid(std::size_t max_rank);
-
 /// Relative frequency f_r / N of the type at each sample rank r of `ranks` (see rank_counts; 0 beyond
 /// the R observed types). @param ranks each ≥ 1. @return same length as ranks, values in [0, 1];
 /// all NaN if the sample is empty. @throws std::invalid_argument for a rank of 0.

@@ -273,17 +273,6 @@ TEST_CASE("zipf_exponent_mle: boundaries and degenerate samples") {
                           "counts[1] = -1"));
 }
 
-TEST_CASE("rank_grid: hand values for max_rank = 100, and edges") {
-  CHECK(rank_grid(100) == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 63, 79, 100});
-  CHECK(rank_grid(99) == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 63, 79});
-  CHECK(rank_grid(0).empty());
-  CHECK(rank_grid(1) == std::vector<std::uint64_t>{1});
-  const auto big = rank_grid(1000000);
-  CHECK(big.size() == 18 + 40);  // 10 more per decade from 100 to 10^6
-  CHECK(big.back() == 1000000);
-  CHECK(std::is_sorted(big.begin(), big.end()));
-}
-
 TEST_CASE("rank_frequency: relative frequency at each sample rank, 0 beyond the observed types") {
   // Counts 3 (id 5), 2 (id 2), 1 (id 7); N = 6.
   const Corpus c = make_corpus({{5, 5, 5, 2}, {2, 7}});

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -81,6 +83,11 @@ TEST_CASE("trajectory_infos: GMM shapes follow K and d; n-gram shapes are fixed"
   CHECK(grid[10] == 10);
   CHECK(grid[13] == 20);  // round(19.95)
   CHECK(grid[70] == 10000000);
+  // Distinct ranks up to 100: 10 per decade (hand values of round(10^(j/10))).
+  std::vector<std::uint64_t> upto100(grid.begin(), grid.begin() + 21);
+  upto100.erase(std::unique(upto100.begin(), upto100.end()), upto100.end());
+  CHECK(upto100 == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 63, 79, 100});
+  CHECK(std::is_sorted(grid.begin(), grid.end()));
   const auto t = trajectory_infos(Family::gaussian_mixture, 3, 2);
   std::set<std::string> names;
   for (const auto& info : t) {
